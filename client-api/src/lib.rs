@@ -1,0 +1,56 @@
+//! client-api: the HTTP API of the grading pipeline.
+//!
+//! Requests come in through [`routes`]; a submission is written by [`submission_store`] with
+//! an outbox row, sent by [`submission_publisher`] (or later by [`outbox_relay`]), and its
+//! verdict comes back through [`result_consumer`], which wakes waiting requests via
+//! [`completions`]. [`startup`] assembles it all from a [`config::Config`].
+
+pub mod broker;
+pub mod completions;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http_telemetry;
+pub mod metrics;
+pub mod outbox_relay;
+pub mod problem_details;
+pub mod result_consumer;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod submission_publisher;
+pub mod submission_store;
+
+use clap::Parser;
+use std::time::Duration;
+
+/// The `client-api` binary: parse configuration, start telemetry, serve until SIGTERM or
+/// Ctrl-C, flush telemetry.
+pub fn main_entry() -> anyhow::Result<()> {
+    let config = config::Config::parse();
+    // At least two workers: the OTLP exporter's flush at shutdown needs a free one (see
+    // shared/reference/otel-rust.md §4.1).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let guard = telemetry::init(telemetry::TelemetryConfig {
+            service_name: "client-api",
+            service_version: env!("CARGO_PKG_VERSION"),
+            log_format: telemetry::LogFormat::choose(config.log_format.as_deref()),
+            log_filter: config.log_filter.clone(),
+        })?;
+        let result = async {
+            let app = startup::Application::build(&config).await?;
+            app.run_until_stopped(telemetry::shutdown_signal()).await
+        }
+        .await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "client-api failed");
+        }
+        guard.shutdown(Duration::from_secs(5)).await;
+        result.map_err(anyhow::Error::from)
+    })
+}

@@ -1,0 +1,296 @@
+//! `process judge.result`: stores verdicts as the judges report them.
+//!
+//! Each result is finalized (`submission.finalize`) and acknowledged only after the database
+//! committed it, so a crash loses nothing: the broker redelivers. Finalizing is idempotent by
+//! submission id: a duplicate or late result for a finished submission changes nothing. An
+//! undecodable message is rejected to the dead-letter queue. While the database is down, a
+//! result is held (unacknowledged) and retried, instead of burning its delivery attempts.
+
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+use messaging::semconv::{self, MESSAGING_SYSTEM, span};
+use messaging::topology::RESULT_ROUTING_KEY;
+use messaging::{ResultMessage, trace_headers};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TraceContextExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Results processed at once.
+const CONCURRENCY: usize = 16;
+const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a result is held and retried while the database is failing.
+const FINALIZE_RETRY_FOR: Duration = Duration::from_secs(60);
+
+pub async fn run_result_consumer(state: AppState, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(200);
+    while !shutdown.is_cancelled() {
+        match consume(&state, &shutdown).await {
+            Ok(()) => return,
+            Err(e) => {
+                state.result_consumer_up.store(false, Ordering::Relaxed);
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "result consumer disconnected");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {},
+                }
+                backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF);
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConsumerError {
+    #[error(transparent)]
+    Broker(#[from] lapin::Error),
+    #[error("the broker ended the consumer")]
+    Cancelled,
+}
+
+async fn consume(state: &AppState, shutdown: &CancellationToken) -> Result<(), ConsumerError> {
+    let topology = state.broker.topology().clone();
+    let connection = Connection::connect(
+        state.broker.url(),
+        ConnectionProperties::default().with_connection_name("client-api-results".into()),
+    )
+    .await?;
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel).await?;
+    channel
+        .basic_qos(CONCURRENCY as u16, BasicQosOptions::default())
+        .await?;
+    let tag = format!("client-api-{}", std::process::id());
+    let mut deliveries = channel
+        .basic_consume(
+            topology.result_queue.as_str().into(),
+            tag.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    state.result_consumer_up.store(true, Ordering::Relaxed);
+    tracing::info!(queue = %topology.result_queue, "consuming results");
+
+    let slots = Arc::new(Semaphore::new(CONCURRENCY));
+    let destination = Arc::new(semconv::process_destination(
+        &topology.exchange,
+        RESULT_ROUTING_KEY,
+        &topology.result_queue,
+    ));
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = deliveries.next() => next,
+        };
+        let delivery = match next {
+            Some(Ok(delivery)) => delivery,
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(ConsumerError::Cancelled),
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let state = state.clone();
+        let destination = destination.clone();
+        tokio::spawn(async move {
+            handle_delivery(&state, delivery, &destination).await;
+            drop(permit);
+        });
+    }
+    // Let in-flight results finish, then leave; unacknowledged ones are redelivered.
+    let _ = slots.acquire_many(CONCURRENCY as u32).await;
+    let _ = connection.close(200, "shutting down".into()).await;
+    Ok(())
+}
+
+async fn handle_delivery(state: &AppState, delivery: lapin::message::Delivery, destination: &str) {
+    let started = Instant::now();
+    let base_attributes = [
+        KeyValue::new("messaging.system", MESSAGING_SYSTEM),
+        KeyValue::new("messaging.operation.name", "process"),
+        KeyValue::new("messaging.destination.name", destination.to_string()),
+    ];
+    state.metrics.consumed_messages.add(1, &base_attributes);
+
+    let headers = delivery.properties.headers().as_ref();
+    let message = match ResultMessage::decode(&delivery.data) {
+        Ok(message) => message,
+        Err(e) => {
+            tracing::error!(error = %e, delivery_tag = delivery.delivery_tag, "undecodable result message; sending it to the dead-letter queue");
+            state.metrics.rejected_messages.add(1, &base_attributes);
+            let _ = delivery
+                .acker
+                .reject(BasicRejectOptions { requeue: false })
+                .await;
+            return;
+        }
+    };
+    let parent = trace_headers::extract_context(headers);
+    let id = message.submission_id.to_string();
+    let consumer = tracing::info_span!(
+        span::PROCESS_RESULT,
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
+        messaging.system = MESSAGING_SYSTEM,
+        messaging.operation.name = "process",
+        messaging.operation.type = "process",
+        messaging.destination.name = %destination,
+        messaging.rabbitmq.destination.routing_key = RESULT_ROUTING_KEY,
+        messaging.rabbitmq.message.delivery_tag = delivery.delivery_tag,
+        messaging.message.id = %id,
+        messaging.message.body.size = delivery.data.len(),
+        server.address = %state.broker_endpoint.address,
+        server.port = state.broker_endpoint.port,
+        submission.id = %id,
+        judge.verdict = message.verdict.as_str(),
+    );
+    let _ = consumer.set_parent(parent.clone());
+    consumer.add_link(parent.span().span_context().clone());
+
+    async {
+        let outcome = finalize_with_retry(state, &message).await;
+        match outcome {
+            Ok(Finalized::Stored { accepted_at, stored_at }) => {
+                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                state.completions.finished(message.submission_id);
+                let e2e = (stored_at - accepted_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                state.metrics.e2e_duration.record(
+                    e2e.max(0.0),
+                    &[KeyValue::new("judge.verdict", message.verdict.as_str())],
+                );
+                tracing::info!(verdict = %message.verdict, end_to_end_ms = e2e * 1000.0, "submission finalized");
+            }
+            Ok(Finalized::Duplicate) => {
+                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                tracing::info!("duplicate result for a finished submission ignored");
+            }
+            Ok(Finalized::UnknownSubmission) => {
+                tracing::error!("result for an unknown submission; sending it to the dead-letter queue");
+                let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
+            }
+            Err(e) => {
+                let span = tracing::Span::current();
+                span.record("otel.status_code", "ERROR");
+                span.record("otel.status_description", e.to_string());
+                tracing::error!(error = %e, "cannot store the result; returning it to the queue");
+                let _ = delivery
+                    .acker
+                    .nack(BasicNackOptions { requeue: true, multiple: false })
+                    .await;
+            }
+        }
+    }
+    .instrument(consumer)
+    .await;
+    state
+        .metrics
+        .process_duration
+        .record(started.elapsed().as_secs_f64(), &base_attributes);
+}
+
+enum Finalized {
+    Stored {
+        accepted_at: DateTime<Utc>,
+        stored_at: DateTime<Utc>,
+    },
+    Duplicate,
+    UnknownSubmission,
+}
+
+async fn finalize_with_retry(
+    state: &AppState,
+    message: &ResultMessage,
+) -> Result<Finalized, sqlx::Error> {
+    let deadline = Instant::now() + FINALIZE_RETRY_FOR;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match finalize(state, message).await {
+            Err(e) if is_transient(&e) && Instant::now() + pause < deadline => {
+                tracing::warn!(error = %e, "database unavailable while finalizing; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_transient(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_)
+    )
+}
+
+/// `submission.finalize`: stores the verdict once; later results for the same submission
+/// change nothing.
+async fn finalize(state: &AppState, message: &ResultMessage) -> Result<Finalized, sqlx::Error> {
+    let finalize_span = tracing::info_span!(
+        span::SUBMISSION_FINALIZE,
+        otel.kind = "internal",
+        db.system.name = "postgresql",
+        db.operation.name = "UPDATE",
+        db.collection.name = "submissions",
+        submission.id = %message.submission_id,
+        judge.verdict = message.verdict.as_str(),
+    );
+    async {
+        let t = &message.timings;
+        let stored: Option<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "UPDATE submissions SET status = 'done', verdict = $2, compile_output = $3, \
+             results = $4, error = $5, worker_id = $6, consumed_at = $7, judged_at = $8, \
+             stored_at = clock_timestamp(), queue_wait_ms = $9, testcase_fetch_ms = $10, \
+             compile_ms = $11, run_ms = $12, published_at = COALESCE(published_at, $13) \
+             WHERE id = $1 AND status <> 'done' \
+             RETURNING accepted_at, stored_at",
+        )
+        .bind(message.submission_id)
+        .bind(message.verdict.as_str())
+        .bind(&message.compile_output)
+        .bind(sqlx::types::Json(&message.results))
+        .bind(message.error.as_deref())
+        .bind(&message.worker_id)
+        .bind(t.consumed_at)
+        .bind(t.judged_at)
+        .bind(t.queue_wait_ms)
+        .bind(t.testcase_fetch_ms)
+        .bind(t.compile_ms)
+        .bind(t.run_ms)
+        .bind(t.published_at)
+        .fetch_optional(&state.pool)
+        .await?;
+        if let Some((accepted_at, stored_at)) = stored {
+            return Ok(Finalized::Stored {
+                accepted_at,
+                stored_at,
+            });
+        }
+        let exists: Option<(String,)> =
+            sqlx::query_as("SELECT status FROM submissions WHERE id = $1")
+                .bind(message.submission_id)
+                .fetch_optional(&state.pool)
+                .await?;
+        Ok(match exists {
+            Some(_) => Finalized::Duplicate,
+            None => Finalized::UnknownSubmission,
+        })
+    }
+    .instrument(finalize_span)
+    .await
+}

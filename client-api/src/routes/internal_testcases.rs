@@ -1,0 +1,66 @@
+//! `GET /internal/v1/problems/{id}/testcases?version=N`: the worker's source of test cases.
+//!
+//! A given version never changes, so the answer for an explicit version is cacheable for
+//! good; without a version the latest is returned and must not be cached.
+
+use crate::problem_details::{ApiError, ApiJson};
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use messaging::Testcase;
+use messaging::contract::TestcaseBundle;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct VersionQuery {
+    pub version: Option<i32>,
+}
+
+#[utoipa::path(get, path = "/internal/v1/problems/{id}/testcases",
+    params(("id" = i64, Path), VersionQuery), responses(
+    (status = 200, body = TestcaseBundle),
+    (status = 404, body = crate::problem_details::ProblemDetails)))]
+pub async fn get_testcases(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<VersionQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let row: Option<(i32, sqlx::types::Json<Vec<Testcase>>)> = match query.version {
+        Some(version) => {
+            sqlx::query_as(
+                "SELECT version, testcases FROM problem_testcases WHERE problem_id = $1 AND version = $2",
+            )
+            .bind(id)
+            .bind(version)
+            .fetch_optional(&state.pool)
+            .await?
+        }
+        None => {
+            sqlx::query_as(
+                "SELECT t.version, t.testcases FROM problems p JOIN problem_testcases t \
+                 ON t.problem_id = p.id AND t.version = p.version WHERE p.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&state.pool)
+            .await?
+        }
+    };
+    let (version, testcases) = row.ok_or_else(|| match query.version {
+        Some(v) => ApiError::NotFound(format!("problem {id} has no test-case version {v}")),
+        None => ApiError::NotFound(format!("no problem with id {id}")),
+    })?;
+    let cache = if query.version.is_some() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    Ok((
+        [(header::CACHE_CONTROL, cache)],
+        ApiJson(TestcaseBundle {
+            problem_id: id,
+            version,
+            testcases: testcases.0,
+        }),
+    ))
+}

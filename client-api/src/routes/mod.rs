@@ -1,0 +1,49 @@
+//! The HTTP routes, one module per endpoint group.
+
+mod get_submission;
+mod health;
+mod internal_testcases;
+mod languages;
+mod openapi;
+mod problems;
+mod submit;
+
+pub use openapi::ApiDoc;
+
+use crate::http_telemetry::trace_http;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+
+/// Largest accepted request body: a 64 KiB source plus up to 16 MiB of inline test cases.
+pub const MAX_BODY_BYTES: usize = 17 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/problems", post(problems::create_problem))
+        .route("/api/v1/problems/{id}", get(problems::get_problem))
+        .route(
+            "/api/v1/problems/{id}/testcases",
+            put(problems::replace_testcases),
+        )
+        .route("/api/v1/submissions", post(submit::submit))
+        .route(
+            "/api/v1/submissions/{id}",
+            get(get_submission::get_submission),
+        )
+        .route("/api/v1/languages", get(languages::list_languages))
+        .route(
+            "/internal/v1/problems/{id}/testcases",
+            get(internal_testcases::get_testcases),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            trace_http,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

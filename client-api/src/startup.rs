@@ -1,0 +1,124 @@
+//! Assembling the application: database, broker, background tasks and the HTTP server.
+//!
+//! [`Application::build`] binds the listener (port 0 picks a free one; [`Application::port`]
+//! says which), so tests and the binary start the same thing.
+
+use crate::broker::Broker;
+use crate::completions::Completions;
+use crate::config::Config;
+use crate::db::{DatabaseError, connect_and_migrate};
+use crate::metrics::ApiMetrics;
+use crate::outbox_relay::run_outbox_relay;
+use crate::result_consumer::run_result_consumer;
+use crate::routes::router;
+use crate::state::AppState;
+use messaging::Topology;
+use messaging::language::{LanguageTable, LanguageTableError};
+use messaging::semconv::BrokerEndpoint;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// How long background tasks get to finish after the server stopped.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    #[error(transparent)]
+    Languages(#[from] LanguageTableError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> Result<Self, StartupError> {
+        let languages = LanguageTable::load(config.languages_file.as_deref())?;
+        let pool = connect_and_migrate(&config.database_url).await?;
+        let topology = Topology::new(&config.queue_prefix);
+        let state = AppState {
+            pool,
+            broker: Arc::new(Broker::new(config.amqp_url.clone(), topology)),
+            broker_endpoint: Arc::new(BrokerEndpoint::from_url(&config.amqp_url)),
+            languages: Arc::new(languages),
+            metrics: Arc::new(ApiMetrics::new()),
+            completions: Completions::new(),
+            relay_wake: Arc::new(Notify::new()),
+            result_consumer_up: Arc::new(AtomicBool::new(false)),
+            grafana_url: config.grafana_url.as_deref().map(Arc::from),
+        };
+        let listener = TcpListener::bind(&config.listen_addr)
+            .await
+            .map_err(|source| StartupError::Listen {
+                addr: config.listen_addr.clone(),
+                source,
+            })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen {
+                addr: config.listen_addr.clone(),
+                source,
+            })?;
+        Ok(Application {
+            listener,
+            address,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting requests, lets in-flight ones
+    /// and the background tasks finish, and closes the broker and database connections.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let stop = CancellationToken::new();
+        let relay = tokio::spawn(run_outbox_relay(self.state.clone(), stop.clone()));
+        let consumer = tokio::spawn(run_result_consumer(self.state.clone(), stop.clone()));
+        // Wake the relay once at start-up: rows left by a previous crash are published now.
+        self.state.relay_wake.notify_one();
+
+        tracing::info!(address = %self.address, "listening");
+        let app = router(self.state.clone());
+        let server_stop = stop.clone();
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = shutdown => {},
+                    _ = server_stop.cancelled() => {},
+                }
+            })
+            .await;
+        tracing::info!("HTTP server stopped; draining background tasks");
+        stop.cancel();
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            let _ = relay.await;
+            let _ = consumer.await;
+        })
+        .await;
+        self.state.broker.close().await;
+        self.state.pool.close().await;
+        served.map_err(StartupError::Serve)
+    }
+}

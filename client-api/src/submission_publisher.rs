@@ -1,0 +1,142 @@
+//! `publish judge.submission`: sends a stored submission to the judges and settles its outbox
+//! row. Used by the request that accepted the submission and by the outbox relay.
+
+use crate::broker::{Broker, BrokerError};
+use crate::metrics::ApiMetrics;
+use chrono::{DateTime, Utc};
+use lapin::types::FieldTable;
+use messaging::contract::SUBMISSION_TYPE;
+use messaging::publish::Outgoing;
+use messaging::semconv::{self, BrokerEndpoint, MESSAGING_SYSTEM, span};
+use messaging::topology::SUBMISSION_ROUTING_KEY;
+use messaging::{SubmissionMessage, trace_headers};
+use opentelemetry::KeyValue;
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Everything publishing needs.
+pub struct SubmissionPublisher<'a> {
+    pub broker: &'a Broker,
+    pub endpoint: &'a BrokerEndpoint,
+    pub metrics: &'a ApiMetrics,
+}
+
+impl SubmissionPublisher<'_> {
+    /// Publishes `message` with confirm under a PRODUCER span, child of the current span or of
+    /// `parent` (a context stored with an outbox row). Returns the publish time written into
+    /// `x-published-at-ns`.
+    pub async fn publish(
+        &self,
+        message: &SubmissionMessage,
+        parent: Option<opentelemetry::Context>,
+    ) -> Result<DateTime<Utc>, BrokerError> {
+        let topology = self.broker.topology();
+        let destination = semconv::publish_destination(&topology.exchange, SUBMISSION_ROUTING_KEY);
+        let body = serde_json::to_vec(message).map_err(|e| {
+            BrokerError::Connect(format!("cannot serialize submission message: {e}"))
+        })?;
+        let id = message.submission_id.to_string();
+        let producer = tracing::info_span!(
+            span::PUBLISH_SUBMISSION,
+            otel.kind = "producer",
+            otel.status_code = tracing::field::Empty,
+            otel.status_description = tracing::field::Empty,
+            messaging.system = MESSAGING_SYSTEM,
+            messaging.operation.name = "publish",
+            messaging.operation.type = "send",
+            messaging.destination.name = %destination,
+            messaging.rabbitmq.destination.routing_key = SUBMISSION_ROUTING_KEY,
+            messaging.message.id = %id,
+            messaging.message.body.size = body.len(),
+            server.address = %self.endpoint.address,
+            server.port = self.endpoint.port,
+            submission.id = %id,
+            error.type = tracing::field::Empty,
+        );
+        if let Some(parent) = parent {
+            let _ = producer.set_parent(parent);
+        }
+        let mut headers = FieldTable::default();
+        trace_headers::inject_context(&producer.context(), &mut headers);
+        let published_at = Utc::now();
+        trace_headers::set_published_at(&mut headers, published_at);
+
+        let started = Instant::now();
+        let outcome = self
+            .broker
+            .publish(Outgoing {
+                exchange: &topology.exchange,
+                routing_key: SUBMISSION_ROUTING_KEY,
+                body: &body,
+                message_id: &id,
+                kind: SUBMISSION_TYPE,
+                headers,
+            })
+            .instrument(producer.clone())
+            .await;
+        let mut attributes = vec![
+            KeyValue::new("messaging.system", MESSAGING_SYSTEM),
+            KeyValue::new("messaging.operation.name", "publish"),
+            KeyValue::new("messaging.operation.type", "send"),
+            KeyValue::new("messaging.destination.name", destination),
+            KeyValue::new("server.address", self.endpoint.address.clone()),
+            KeyValue::new("server.port", i64::from(self.endpoint.port)),
+        ];
+        match &outcome {
+            Ok(()) => {
+                self.metrics.sent_messages.add(1, &attributes);
+            }
+            Err(e) => {
+                producer.record("error.type", e.kind());
+                producer.record("otel.status_code", "ERROR");
+                producer.record("otel.status_description", e.to_string());
+                producer.in_scope(|| {
+                    tracing::warn!(error = %e, "publishing the submission failed; the outbox keeps it")
+                });
+                attributes.push(KeyValue::new("error.type", e.kind()));
+            }
+        }
+        self.metrics
+            .publish_duration
+            .record(started.elapsed().as_secs_f64(), &attributes);
+        outcome.map(|()| published_at)
+    }
+}
+
+/// The broker confirmed the message: the outbox row is done.
+pub async fn mark_published(
+    pool: &PgPool,
+    id: uuid::Uuid,
+    published_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH settled AS (DELETE FROM outbox WHERE submission_id = $1) \
+         UPDATE submissions SET published_at = COALESCE(published_at, $2) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(published_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Publishing failed: let the relay retry the row after `retry_in`.
+pub async fn release_claim(
+    pool: &PgPool,
+    id: uuid::Uuid,
+    retry_in: Duration,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), \
+         attempts = attempts + 1, last_error = $3 WHERE submission_id = $1",
+    )
+    .bind(id)
+    .bind(retry_in.as_secs_f64())
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

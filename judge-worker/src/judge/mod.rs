@@ -1,0 +1,320 @@
+//! The judge engine: compile a submission, run it on every test case, compare the output and
+//! decide the verdicts.
+//!
+//! It is synchronous and knows nothing of queues: the worker hands it one submission at a
+//! time per slot from a blocking thread and publishes what comes back. Everything untrusted
+//! (the compiler included, since it reads the submission) runs through the [`Sandbox`], so
+//! swapping the plain runner for the isolated one changes nothing here.
+//!
+//! - [`workdir`]: the per-slot directory the source is written to and the program runs in.
+//! - [`spec`]: what the sandbox runs for the compile step and for a test case, with limits.
+//! - [`verdict`]: from a sandbox report to a verdict, a compile failure reason, a result.
+//! - [`compare`]: whether the output matches the expected output.
+//!
+//! Telemetry: a `judge.compile` span for the compile step and a `judge.run` span per test
+//! case that runs, children of whatever span is current (the worker's submission span), with
+//! the sandbox's measurements and the verdict as attributes. A sandbox failure marks the span
+//! as an error; it is never turned into a verdict about the program.
+
+mod compare;
+mod spec;
+mod verdict;
+mod workdir;
+
+pub use compare::outputs_match;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use messaging::contract::{Limits, Testcase, TestcaseResult, Verdict};
+use messaging::language::{Language, LanguageTable};
+use sandbox::{RunReport, Sandbox, SandboxError, Termination};
+use tracing::Span;
+use tracing::field::{Empty, display};
+
+use self::verdict::{Compilation, millis};
+use self::workdir::WorkDir;
+
+/// Compiles and runs submissions through a sandbox. Shared by all slots (`&self`).
+pub struct JudgeEngine {
+    languages: LanguageTable,
+    sandbox: Arc<dyn Sandbox>,
+    work_root: PathBuf,
+}
+
+/// One submission to judge.
+#[derive(Debug, Clone)]
+pub struct JudgeJob<'a> {
+    pub submission_id: uuid::Uuid,
+    /// A language id from the table (`c`, `cpp`, `java`, `python3`).
+    pub language: &'a str,
+    pub source: &'a str,
+    /// The user's limits; each language row scales them.
+    pub limits: Limits,
+    pub testcases: &'a [Testcase],
+    /// Run every test case even after one fails; otherwise later ones are `Skipped`.
+    pub run_all_testcases: bool,
+}
+
+/// What judging a submission produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgeOutcome {
+    /// The first test case verdict that is not `Accepted`, `CompileError` if compiling
+    /// failed, else `Accepted`.
+    pub verdict: Verdict,
+    /// Compiler stdout and stderr (lossy UTF-8, at most 64 KiB), with a reason line when the
+    /// compiler hit a limit. Empty for languages without a compile step.
+    pub compile_output: String,
+    /// One per test case, in order; those not run are `Skipped` with zero measurements.
+    pub results: Vec<TestcaseResult>,
+    /// Wall time of the compile step (zero if there is none).
+    pub compile_time: Duration,
+    /// Sum of the wall times of the test cases that ran.
+    pub run_time: Duration,
+}
+
+/// The judge could not reach a verdict. None of these says anything about the program: the
+/// worker reports them as `ServerError` (or retries elsewhere).
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    #[error("unknown language `{0}`")]
+    UnknownLanguage(String),
+    #[error("sandbox failed: {0}")]
+    Sandbox(#[from] SandboxError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl JudgeError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        JudgeError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// The compile step's result.
+struct Compiled {
+    succeeded: bool,
+    output: String,
+    wall_time: Duration,
+}
+
+impl JudgeEngine {
+    pub fn new(languages: LanguageTable, sandbox: Arc<dyn Sandbox>, work_root: PathBuf) -> Self {
+        JudgeEngine {
+            languages,
+            sandbox,
+            work_root,
+        }
+    }
+
+    pub fn languages(&self) -> &LanguageTable {
+        &self.languages
+    }
+
+    /// Judges one submission in `slot`'s work dir. Blocking: call from a blocking thread.
+    /// Runs in different slots may overlap; runs in the same slot must not.
+    pub fn judge(&self, slot: usize, job: &JudgeJob<'_>) -> Result<JudgeOutcome, JudgeError> {
+        let language = self
+            .languages
+            .get(job.language)
+            .ok_or_else(|| JudgeError::UnknownLanguage(job.language.to_owned()))?;
+        let work_dir = WorkDir::prepare(&self.work_root, slot)?;
+        work_dir.write_source(&language.source_file, job.source)?;
+
+        let mut compile_output = String::new();
+        let mut compile_time = Duration::ZERO;
+        if !language.compile.is_empty() {
+            let compiled = self.compile(slot, job, language, &work_dir)?;
+            compile_output = compiled.output;
+            compile_time = compiled.wall_time;
+            if !compiled.succeeded {
+                return Ok(JudgeOutcome {
+                    verdict: Verdict::CompileError,
+                    compile_output,
+                    results: (0..job.testcases.len()).map(verdict::skipped).collect(),
+                    compile_time,
+                    run_time: Duration::ZERO,
+                });
+            }
+        }
+
+        let baseline = work_dir.baseline()?;
+        let mut results = Vec::with_capacity(job.testcases.len());
+        let mut run_time = Duration::ZERO;
+        let mut failed = false;
+        for (index, testcase) in job.testcases.iter().enumerate() {
+            if failed && !job.run_all_testcases {
+                results.push(verdict::skipped(index));
+                continue;
+            }
+            if index > 0 {
+                work_dir.reset_to(&baseline)?;
+            }
+            let (result, wall_time) =
+                self.run_testcase(slot, job, language, &work_dir, index, testcase)?;
+            run_time += wall_time;
+            failed |= result.verdict != Verdict::Accepted;
+            results.push(result);
+        }
+        let verdict = results
+            .iter()
+            .map(|r| r.verdict)
+            .find(|v| !matches!(v, Verdict::Accepted | Verdict::Skipped))
+            .unwrap_or(Verdict::Accepted);
+        Ok(JudgeOutcome {
+            verdict,
+            compile_output,
+            results,
+            compile_time,
+            run_time,
+        })
+    }
+
+    fn compile(
+        &self,
+        slot: usize,
+        job: &JudgeJob<'_>,
+        language: &Language,
+        work_dir: &WorkDir,
+    ) -> Result<Compiled, JudgeError> {
+        let span = tracing::info_span!(
+            "judge.compile",
+            judge.language = %language.id,
+            submission.id = %job.submission_id,
+            sandbox.kind = self.sandbox.kind(),
+            sandbox.cpu_time_ms = Empty,
+            sandbox.wall_time_ms = Empty,
+            sandbox.memory_kb = Empty,
+            sandbox.termination = Empty,
+            process.exit.code = Empty,
+            process.signal = Empty,
+            judge.verdict = Empty,
+            otel.status_code = Empty,
+            otel.status_description = Empty,
+        );
+        let _entered = span.enter();
+        let spec = spec::compile_spec(language, work_dir.path());
+        let report = self
+            .sandbox
+            .run(slot, &spec)
+            .inspect_err(|error| record_sandbox_error(&span, error))?;
+        record_report(&span, &report);
+        let compiled = match verdict::compilation(&report) {
+            Compilation::Succeeded => {
+                tracing::info!(sandbox.wall_time_ms = millis(report.wall_time), "compiled");
+                Compiled {
+                    succeeded: true,
+                    output: verdict::compile_output(&report, None),
+                    wall_time: report.wall_time,
+                }
+            }
+            Compilation::Failed { reason } => {
+                span.record("judge.verdict", Verdict::CompileError.as_str());
+                tracing::info!(
+                    judge.verdict = Verdict::CompileError.as_str(),
+                    reason = reason.as_deref().unwrap_or("compiler reported errors"),
+                    "compilation failed"
+                );
+                Compiled {
+                    succeeded: false,
+                    output: verdict::compile_output(&report, reason.as_deref()),
+                    wall_time: report.wall_time,
+                }
+            }
+        };
+        Ok(compiled)
+    }
+
+    fn run_testcase(
+        &self,
+        slot: usize,
+        job: &JudgeJob<'_>,
+        language: &Language,
+        work_dir: &WorkDir,
+        index: usize,
+        testcase: &Testcase,
+    ) -> Result<(TestcaseResult, Duration), JudgeError> {
+        let span = tracing::info_span!(
+            "judge.run",
+            testcase.index = index,
+            judge.language = %language.id,
+            submission.id = %job.submission_id,
+            sandbox.kind = self.sandbox.kind(),
+            sandbox.cpu_time_ms = Empty,
+            sandbox.wall_time_ms = Empty,
+            sandbox.memory_kb = Empty,
+            sandbox.termination = Empty,
+            process.exit.code = Empty,
+            process.signal = Empty,
+            judge.verdict = Empty,
+            otel.status_code = Empty,
+            otel.status_description = Empty,
+        );
+        let _entered = span.enter();
+        let spec = spec::run_spec(language, job.limits, work_dir.path(), testcase);
+        let report = self
+            .sandbox
+            .run(slot, &spec)
+            .inspect_err(|error| record_sandbox_error(&span, error))?;
+        record_report(&span, &report);
+        let verdict =
+            verdict::run_verdict(&report, spec.limits.cpu_time, testcase.output.as_bytes());
+        span.record("judge.verdict", verdict.as_str());
+        tracing::info!(
+            testcase.index = index,
+            judge.verdict = verdict.as_str(),
+            sandbox.cpu_time_ms = millis(report.cpu_time),
+            sandbox.memory_kb = report.peak_memory_bytes / 1024,
+            "test case judged"
+        );
+        Ok((
+            verdict::testcase_result(index, verdict, &report),
+            report.wall_time,
+        ))
+    }
+}
+
+/// The sandbox's measurements as span attributes.
+fn record_report(span: &Span, report: &RunReport) {
+    span.record("sandbox.cpu_time_ms", millis(report.cpu_time));
+    span.record("sandbox.wall_time_ms", millis(report.wall_time));
+    span.record("sandbox.memory_kb", report.peak_memory_bytes / 1024);
+    span.record(
+        "sandbox.termination",
+        display(termination_name(&report.termination)),
+    );
+    match report.termination {
+        Termination::Exited(code) => {
+            span.record("process.exit.code", code);
+        }
+        Termination::Signaled(signal) => {
+            span.record("process.signal", signal);
+        }
+        _ => {}
+    }
+}
+
+fn termination_name(termination: &Termination) -> &'static str {
+    match termination {
+        Termination::Exited(_) => "exited",
+        Termination::Signaled(_) => "signaled",
+        Termination::CpuTimeLimit => "cpu_time_limit",
+        Termination::WallTimeLimit => "wall_time_limit",
+        Termination::MemoryLimit => "memory_limit",
+        Termination::OutputLimit => "output_limit",
+    }
+}
+
+/// Marks the span failed (exported as the OpenTelemetry span status) and logs why.
+fn record_sandbox_error(span: &Span, error: &SandboxError) {
+    span.record("otel.status_code", "ERROR");
+    span.record("otel.status_description", display(error));
+    tracing::error!(error = %error, "sandbox failed");
+}

@@ -1,0 +1,159 @@
+//! What the sandbox is asked to run: the [`RunSpec`]s of the compile step and of one test
+//! case, with their limits.
+//!
+//! The compile step gets fixed, generous limits (compilers are trusted code fed untrusted
+//! input, so the limits stop compile bombs rather than measure anything). The run step's
+//! limits come from the user's limits scaled by the language row, so Java and Python get
+//! the extra time and memory their runtimes need.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use messaging::contract::{Limits as UserLimits, Testcase};
+use messaging::language::Language;
+use sandbox::{Limits, RunSpec, Stdin};
+
+const MIB: u64 = 1 << 20;
+
+/// Compiler output kept for the user (stdout and stderr together).
+pub(crate) const COMPILE_OUTPUT_CAP: usize = 64 * 1024;
+
+/// Toolchain directories shown read-only to the command (ignored by the plain runner).
+/// `/usr/lib/jvm` is listed on its own in case `/usr` is ever narrowed: Debian's JDK lives
+/// there and links back into `/etc/java-17-openjdk`.
+const TOOLCHAIN_BINDS: [&str; 6] = ["/usr", "/lib", "/lib64", "/bin", "/etc", "/usr/lib/jvm"];
+
+fn toolchain_binds() -> Vec<PathBuf> {
+    TOOLCHAIN_BINDS.iter().map(PathBuf::from).collect()
+}
+
+/// The compile step: the language's compile argv in the work dir, no stdin.
+pub(crate) fn compile_spec(language: &Language, work_dir: &Path) -> RunSpec {
+    RunSpec {
+        argv: language.compile.clone(),
+        env: language.env.clone(),
+        work_dir: work_dir.to_path_buf(),
+        read_only_binds: toolchain_binds(),
+        stdin: Stdin::Null,
+        limits: Limits {
+            cpu_time: Duration::from_secs(10),
+            wall_time: Duration::from_secs(20),
+            memory_bytes: 1024 * MIB,
+            // javac alone starts a few dozen threads.
+            processes: 128,
+            output_bytes: COMPILE_OUTPUT_CAP as u64,
+            file_size_bytes: 256 * MIB,
+            open_files: 256,
+            stack_bytes: 64 * MIB,
+        },
+    }
+}
+
+/// One test case: the language's run argv, the test input on stdin, scaled limits.
+pub(crate) fn run_spec(
+    language: &Language,
+    user: UserLimits,
+    work_dir: &Path,
+    testcase: &Testcase,
+) -> RunSpec {
+    let cpu_time = Duration::from_millis(language.run_time_limit_ms(user.time_limit_ms));
+    let memory_bytes = language
+        .run_memory_limit_mb(user.memory_limit_mb)
+        .saturating_mul(MIB);
+    // Room for a correct answer however long it is, and never less than 16 MiB.
+    let expected = u64::try_from(testcase.output.len()).unwrap_or(u64::MAX);
+    let output_bytes = (16 * MIB).max(expected.saturating_mul(2));
+    RunSpec {
+        argv: language.run_argv(user.memory_limit_mb),
+        env: language.env.clone(),
+        work_dir: work_dir.to_path_buf(),
+        read_only_binds: toolchain_binds(),
+        stdin: Stdin::Bytes(testcase.input.as_bytes().to_vec()),
+        limits: Limits {
+            cpu_time,
+            // Time blocked on I/O or waiting for a busy CPU is not the program's fault, but
+            // a program that sleeps must end too.
+            wall_time: cpu_time.saturating_mul(2) + Duration::from_secs(1),
+            memory_bytes,
+            processes: 64,
+            output_bytes,
+            file_size_bytes: 16 * MIB,
+            open_files: 64,
+            // Deep recursion is normal in contest solutions: the stack may use all the memory.
+            stack_bytes: memory_bytes,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use messaging::language::LanguageTable;
+
+    fn testcase(output_len: usize) -> Testcase {
+        Testcase {
+            input: "1 2\n".into(),
+            output: "x".repeat(output_len),
+        }
+    }
+
+    #[test]
+    fn run_limits_scale_with_the_language() {
+        let table = LanguageTable::builtin().unwrap();
+        let user = UserLimits {
+            time_limit_ms: 1000,
+            memory_limit_mb: 256,
+        };
+        let dir = Path::new("/tmp/w");
+
+        let c = run_spec(table.get("c").unwrap(), user, dir, &testcase(2));
+        assert_eq!(c.argv, ["./main"]);
+        assert_eq!(c.limits.cpu_time, Duration::from_millis(1000));
+        assert_eq!(c.limits.wall_time, Duration::from_millis(3000));
+        assert_eq!(c.limits.memory_bytes, 256 * MIB);
+        assert_eq!(c.limits.stack_bytes, 256 * MIB);
+        assert_eq!(c.limits.output_bytes, 16 * MIB);
+        assert_eq!(c.stdin, Stdin::Bytes(b"1 2\n".to_vec()));
+        assert_eq!(c.work_dir, dir);
+
+        let java = run_spec(table.get("java").unwrap(), user, dir, &testcase(2));
+        assert_eq!(java.limits.cpu_time, Duration::from_millis(3000));
+        assert_eq!(java.limits.wall_time, Duration::from_millis(7000));
+        assert_eq!(java.limits.memory_bytes, 352 * MIB);
+        assert!(java.argv.contains(&"-Xmx256m".to_string()));
+        assert_eq!(java.env, table.get("java").unwrap().env);
+    }
+
+    #[test]
+    fn output_cap_grows_with_a_long_expected_output() {
+        let table = LanguageTable::builtin().unwrap();
+        let user = UserLimits {
+            time_limit_ms: 1000,
+            memory_limit_mb: 64,
+        };
+        let long = 10 * MIB as usize;
+        let spec = run_spec(
+            table.get("c").unwrap(),
+            user,
+            Path::new("/w"),
+            &testcase(long),
+        );
+        assert_eq!(spec.limits.output_bytes, 20 * MIB);
+    }
+
+    #[test]
+    fn compile_limits_are_fixed() {
+        let table = LanguageTable::builtin().unwrap();
+        let python = table.get("python3").unwrap();
+        let spec = compile_spec(python, Path::new("/w"));
+        assert_eq!(spec.argv, python.compile);
+        assert_eq!(spec.stdin, Stdin::Null);
+        assert_eq!(spec.limits.cpu_time, Duration::from_secs(10));
+        assert_eq!(spec.limits.memory_bytes, 1024 * MIB);
+        assert_eq!(spec.limits.output_bytes, 64 * 1024);
+        assert!(
+            spec.read_only_binds
+                .contains(&PathBuf::from("/usr/lib/jvm"))
+        );
+    }
+}

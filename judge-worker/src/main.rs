@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    judge_worker::main_entry()
+}

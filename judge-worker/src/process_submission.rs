@@ -1,0 +1,358 @@
+//! `process judge.submission`: one delivery, from the queue to an acknowledged result.
+//!
+//! Spans: `queue.wait` (from `x-published-at-ns` to delivery) and the CONSUMER span, both
+//! children of the producer's context, the CONSUMER span also linked to it; under it the
+//! test-case fetch (cache miss only), `judge.compile`, `judge.run` per test case and
+//! `publish judge.result`.
+//!
+//! Acknowledgement rules:
+//! - undecodable or schema-invalid message → rejected to the dead-letter queue (never requeued);
+//! - verdict reached, or a failure retrying cannot fix (unknown problem version, unknown
+//!   language) → result published with confirm, then ack;
+//! - infrastructure failure (API down, sandbox failure) → requeued, until the last attempt the
+//!   queue's delivery limit allows; then a `ServerError` result is published and the message is
+//!   dead-lettered for an operator to inspect;
+//! - result publish failed → requeued (the result is judged and published again).
+
+use crate::judge::{JudgeError, JudgeJob, JudgeOutcome};
+use crate::result_publisher::publish_result;
+use crate::testcase_fetch::FetchError;
+use crate::worker::Worker;
+use chrono::{DateTime, Utc};
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
+use messaging::contract::SCHEMA_VERSION;
+use messaging::semconv::{MESSAGING_SYSTEM, span};
+use messaging::topology::SUBMISSION_ROUTING_KEY;
+use messaging::{
+    ResultMessage, SubmissionMessage, Testcase, TestcaseSource, Verdict, WorkerTimings,
+    trace_headers,
+};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Why no verdict was reached.
+enum Failure {
+    /// Retrying cannot help: report `ServerError` now.
+    Permanent(String),
+    /// Another attempt (here or on another worker) may succeed.
+    Transient(String),
+}
+
+struct Judged {
+    outcome: JudgeOutcome,
+    testcase_fetch: Duration,
+}
+
+pub async fn process_delivery(
+    worker: Arc<Worker>,
+    publish_channel: Channel,
+    delivery: Delivery,
+    destination: Arc<str>,
+) {
+    let consumed_at = Utc::now();
+    let started = Instant::now();
+    let base_attributes = [
+        KeyValue::new("messaging.system", MESSAGING_SYSTEM),
+        KeyValue::new("messaging.operation.name", "process"),
+        KeyValue::new("messaging.destination.name", destination.to_string()),
+    ];
+    worker.metrics.consumed_messages.add(1, &base_attributes);
+    let headers = delivery.properties.headers().as_ref();
+
+    let message = match SubmissionMessage::decode(&delivery.data) {
+        Ok(message) => message,
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                delivery_tag = delivery.delivery_tag,
+                message_id = ?delivery.properties.message_id().as_ref().map(|s| s.as_str()),
+                body_bytes = delivery.data.len(),
+                "undecodable submission message; sending it to the dead-letter queue"
+            );
+            worker.metrics.rejected_messages.add(1, &base_attributes);
+            let _ = delivery
+                .acker
+                .reject(BasicRejectOptions { requeue: false })
+                .await;
+            return;
+        }
+    };
+
+    let parent = trace_headers::extract_context(headers);
+    let published_at = trace_headers::published_at(headers).unwrap_or(consumed_at);
+    let queue_wait = (consumed_at - published_at)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    record_queue_wait(
+        &worker,
+        &parent,
+        &message,
+        published_at,
+        consumed_at,
+        queue_wait,
+    );
+
+    let delivery_count = trace_headers::delivery_count(headers);
+    let id = message.submission_id.to_string();
+    let consumer = tracing::info_span!(
+        span::PROCESS_SUBMISSION,
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
+        messaging.system = MESSAGING_SYSTEM,
+        messaging.operation.name = "process",
+        messaging.operation.type = "process",
+        messaging.destination.name = %destination,
+        messaging.rabbitmq.destination.routing_key = SUBMISSION_ROUTING_KEY,
+        messaging.rabbitmq.message.delivery_tag = delivery.delivery_tag,
+        messaging.message.id = %id,
+        messaging.message.body.size = delivery.data.len(),
+        messaging.client.id = %worker.worker_id,
+        server.address = %worker.endpoint.address,
+        server.port = worker.endpoint.port,
+        submission.id = %id,
+        judge.language = %message.language,
+        judge.verdict = tracing::field::Empty,
+        judge.delivery_count = delivery_count,
+        judge.queue_wait_ms = queue_wait.as_secs_f64() * 1000.0,
+    );
+    let _ = consumer.set_parent(parent.clone());
+    consumer.add_link(parent.span().span_context().clone());
+
+    async {
+        let final_attempt = delivery_count >= worker.topology.delivery_limit;
+        let timings = |judged_at: DateTime<Utc>, fetch: Duration, outcome: Option<&JudgeOutcome>| WorkerTimings {
+            published_at,
+            consumed_at,
+            judged_at,
+            queue_wait_ms: ms(queue_wait),
+            testcase_fetch_ms: ms(fetch),
+            compile_ms: outcome.map_or(0.0, |o| ms(o.compile_time)),
+            run_ms: outcome.map_or(0.0, |o| ms(o.run_time)),
+        };
+        let (result, dead_letter) = match judge_submission(&worker, &message).await {
+            Ok(judged) => {
+                record_judge_metrics(&worker, &message.language, &judged.outcome);
+                let outcome = judged.outcome;
+                let result = ResultMessage {
+                    schema_version: SCHEMA_VERSION,
+                    submission_id: message.submission_id,
+                    verdict: outcome.verdict,
+                    compile_output: outcome.compile_output.clone(),
+                    results: outcome.results.clone(),
+                    timings: timings(Utc::now(), judged.testcase_fetch, Some(&outcome)),
+                    error: None,
+                    worker_id: worker.worker_id.clone(),
+                };
+                (result, false)
+            }
+            Err(Failure::Transient(reason)) if !final_attempt => {
+                let span = tracing::Span::current();
+                span.record("otel.status_code", "ERROR");
+                span.record("otel.status_description", reason.as_str());
+                tracing::warn!(%reason, delivery_count, "judging failed; returning the submission to the queue for another attempt");
+                // A short pause, so a failing dependency is not hammered by instant retries.
+                tokio::time::sleep(Duration::from_millis(250 * (delivery_count as u64 + 1))).await;
+                let _ = delivery
+                    .acker
+                    .nack(BasicNackOptions { requeue: true, multiple: false })
+                    .await;
+                return;
+            }
+            Err(failure) => {
+                let (reason, dead_letter) = match failure {
+                    Failure::Permanent(reason) => (reason, false),
+                    Failure::Transient(reason) => (reason, true),
+                };
+                let span = tracing::Span::current();
+                span.record("otel.status_code", "ERROR");
+                span.record("otel.status_description", reason.as_str());
+                tracing::error!(%reason, delivery_count, "judging failed; reporting ServerError");
+                worker.metrics.submissions.add(
+                    1,
+                    &[
+                        KeyValue::new("judge.language", message.language.clone()),
+                        KeyValue::new("judge.verdict", Verdict::ServerError.as_str()),
+                    ],
+                );
+                let result = ResultMessage {
+                    schema_version: SCHEMA_VERSION,
+                    submission_id: message.submission_id,
+                    verdict: Verdict::ServerError,
+                    compile_output: String::new(),
+                    results: Vec::new(),
+                    timings: timings(Utc::now(), Duration::ZERO, None),
+                    error: Some(reason),
+                    worker_id: worker.worker_id.clone(),
+                };
+                (result, dead_letter)
+            }
+        };
+        tracing::Span::current().record("judge.verdict", result.verdict.as_str());
+        match publish_result(&worker, &publish_channel, &result).await {
+            Ok(()) if dead_letter => {
+                let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
+                tracing::warn!("submission dead-lettered after its last attempt");
+            }
+            Ok(()) => {
+                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                tracing::info!(verdict = %result.verdict, "submission judged");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot publish the result; returning the submission to the queue");
+                let _ = delivery
+                    .acker
+                    .nack(BasicNackOptions { requeue: true, multiple: false })
+                    .await;
+            }
+        }
+    }
+    .instrument(consumer)
+    .await;
+    worker
+        .metrics
+        .process_duration
+        .record(started.elapsed().as_secs_f64(), &base_attributes);
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `queue.wait`: a span covering the time the message sat in the broker, from the publish
+/// time the producer wrote into `x-published-at-ns` to the delivery. Made with the OTel API
+/// because its start lies in the past.
+fn record_queue_wait(
+    worker: &Worker,
+    parent: &opentelemetry::Context,
+    message: &SubmissionMessage,
+    published_at: DateTime<Utc>,
+    consumed_at: DateTime<Utc>,
+    wait: Duration,
+) {
+    let tracer = opentelemetry::global::tracer("judge-worker");
+    let start = SystemTime::from(consumed_at.min(published_at));
+    let end = SystemTime::from(consumed_at);
+    let mut wait_span = tracer
+        .span_builder(span::QUEUE_WAIT)
+        .with_kind(SpanKind::Internal)
+        .with_start_time(start)
+        .with_attributes([
+            KeyValue::new("messaging.system", MESSAGING_SYSTEM),
+            KeyValue::new(
+                "messaging.destination.name",
+                worker.topology.submission_queue.clone(),
+            ),
+            KeyValue::new("submission.id", message.submission_id.to_string()),
+            KeyValue::new("judge.language", message.language.clone()),
+            KeyValue::new("judge.queue_wait_ms", ms(wait)),
+        ])
+        .start_with_context(&tracer, parent);
+    opentelemetry::trace::Span::end_with_timestamp(&mut wait_span, end);
+    worker.metrics.queue_wait.record(
+        wait.as_secs_f64(),
+        &[KeyValue::new("judge.language", message.language.clone())],
+    );
+}
+
+fn record_judge_metrics(worker: &Worker, language: &str, outcome: &JudgeOutcome) {
+    let lang = KeyValue::new("judge.language", language.to_string());
+    if !outcome.compile_time.is_zero() {
+        worker.metrics.compile_duration.record(
+            outcome.compile_time.as_secs_f64(),
+            std::slice::from_ref(&lang),
+        );
+    }
+    for result in outcome
+        .results
+        .iter()
+        .filter(|r| r.verdict != Verdict::Skipped)
+    {
+        worker.metrics.run_duration.record(
+            result.wall_time_ms as f64 / 1000.0,
+            &[
+                lang.clone(),
+                KeyValue::new("judge.verdict", result.verdict.as_str()),
+            ],
+        );
+    }
+    worker.metrics.submissions.add(
+        1,
+        &[
+            lang,
+            KeyValue::new("judge.verdict", outcome.verdict.as_str()),
+        ],
+    );
+}
+
+async fn judge_submission(worker: &Worker, message: &SubmissionMessage) -> Result<Judged, Failure> {
+    if worker.engine.languages().get(&message.language).is_none() {
+        return Err(Failure::Permanent(format!(
+            "this worker has no language `{}`",
+            message.language
+        )));
+    }
+    let fetch_started = Instant::now();
+    let (testcases, testcase_fetch): (Arc<Vec<Testcase>>, Duration) = match &message.testcases {
+        TestcaseSource::Inline { testcases } => (Arc::new(testcases.clone()), Duration::ZERO),
+        TestcaseSource::Problem {
+            problem_id,
+            version,
+        } => {
+            let testcases =
+                worker
+                    .fetcher
+                    .get(*problem_id, *version)
+                    .await
+                    .map_err(|e| match e {
+                        FetchError::NotFound { .. } => Failure::Permanent(e.to_string()),
+                        FetchError::Unavailable(_) => Failure::Transient(e.to_string()),
+                    })?;
+            (testcases, fetch_started.elapsed())
+        }
+    };
+
+    let slot = worker
+        .slots
+        .acquire()
+        .await
+        .ok_or_else(|| Failure::Transient("judging slots are shut down".into()))?;
+    let slot_index = slot.index();
+    let engine = worker.engine.clone();
+    let message = message.clone();
+    let span = tracing::Span::current();
+    let judged = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| {
+            engine.judge(
+                slot_index,
+                &JudgeJob {
+                    submission_id: message.submission_id,
+                    language: &message.language,
+                    source: &message.source,
+                    limits: message.limits,
+                    testcases: &testcases,
+                    run_all_testcases: message.run_all_testcases,
+                },
+            )
+        })
+    })
+    .await;
+    drop(slot);
+    match judged {
+        Ok(Ok(outcome)) => Ok(Judged {
+            outcome,
+            testcase_fetch,
+        }),
+        Ok(Err(JudgeError::UnknownLanguage(lang))) => Err(Failure::Permanent(format!(
+            "this worker has no language `{lang}`"
+        ))),
+        Ok(Err(e)) => Err(Failure::Transient(e.to_string())),
+        Err(join) => Err(Failure::Transient(format!("judging task failed: {join}"))),
+    }
+}

@@ -1,0 +1,100 @@
+//! Assembling the worker: language table, sandbox, judge engine, test-case fetcher, slots and
+//! the consumer.
+
+use crate::config::{Config, SandboxKind};
+use crate::judge::JudgeEngine;
+use crate::metrics::WorkerMetrics;
+use crate::slots::SlotPool;
+use crate::submission_consumer::run_submission_consumer;
+use crate::testcase_fetch::TestcaseFetcher;
+use crate::worker::{Worker, worker_id};
+use messaging::Topology;
+use messaging::language::{LanguageTable, LanguageTableError};
+use messaging::semconv::BrokerEndpoint;
+use sandbox::Sandbox;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Languages(#[from] LanguageTableError),
+    #[error("cannot prepare the work dir {path}: {source}")]
+    WorkDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+pub struct Application {
+    worker: Arc<Worker>,
+    work_root: PathBuf,
+    remove_work_root: bool,
+    pub consuming: Arc<AtomicBool>,
+}
+
+impl Application {
+    pub fn build(config: &Config) -> Result<Self, StartupError> {
+        let languages = LanguageTable::load(config.languages_file.as_deref())?;
+        let (work_root, remove_work_root) = match &config.work_dir {
+            Some(dir) => (dir.clone(), false),
+            None => (
+                std::env::temp_dir().join(format!("judge-worker-{}", std::process::id())),
+                true,
+            ),
+        };
+        std::fs::create_dir_all(&work_root).map_err(|source| StartupError::WorkDir {
+            path: work_root.clone(),
+            source,
+        })?;
+        let sandbox: Arc<dyn Sandbox> = match config.sandbox {
+            SandboxKind::Plain => Arc::new(sandbox::plain::PlainProcess::new()),
+        };
+        tracing::info!(sandbox = sandbox.kind(), work_root = %work_root.display(), "sandbox ready");
+        let metrics = Arc::new(WorkerMetrics::new());
+        let concurrency = config.concurrency();
+        let worker = Worker {
+            engine: Arc::new(JudgeEngine::new(languages, sandbox, work_root.clone())),
+            fetcher: TestcaseFetcher::new(
+                &config.api_url,
+                config.testcase_cache_entries,
+                metrics.clone(),
+            )?,
+            slots: SlotPool::new(concurrency, metrics.clone()),
+            metrics,
+            topology: Topology::new(&config.queue_prefix),
+            endpoint: BrokerEndpoint::from_url(&config.amqp_url),
+            amqp_url: config.amqp_url.clone(),
+            concurrency,
+            worker_id: worker_id(),
+        };
+        Ok(Application {
+            worker: Arc::new(worker),
+            work_root,
+            remove_work_root,
+            consuming: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Judges until `shutdown` resolves, then drains in-flight submissions.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let stop = CancellationToken::new();
+        let consumer = tokio::spawn(run_submission_consumer(
+            self.worker.clone(),
+            stop.clone(),
+            self.consuming.clone(),
+        ));
+        shutdown.await;
+        tracing::info!("shutdown requested");
+        stop.cancel();
+        let _ = consumer.await;
+        if self.remove_work_root {
+            let _ = std::fs::remove_dir_all(&self.work_root);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The language table (`languages.toml`): data, not code.
+//!
+//! It lives with the contract because both services read it: the API to validate `language`
+//! and list languages, the worker to compile and run. The file at the repository root is
+//! compiled in as the default; `LANGUAGES_FILE` points at another one.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The table shipped with this build.
+pub const BUILTIN_TABLE: &str = include_str!("../../languages.toml");
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Language {
+    /// Stable id used in the API and in messages (`c`, `cpp`, `java`, `python3`).
+    pub id: String,
+    /// Human-readable name with the toolchain version.
+    pub name: String,
+    /// File name the source is written to in the work dir.
+    pub source_file: String,
+    /// Compile argv; empty for languages that need no compile step.
+    #[serde(default)]
+    pub compile: Vec<String>,
+    /// Run argv; `{memory_mb}` is replaced by the run's memory limit in MiB.
+    pub run: Vec<String>,
+    /// The whole environment of compile and run (`KEY=VALUE`); nothing is inherited.
+    #[serde(default)]
+    pub env: Vec<String>,
+    pub time_factor: f64,
+    pub time_extra_ms: u64,
+    pub memory_factor: f64,
+    pub memory_extra_mb: u64,
+}
+
+impl Language {
+    /// CPU-time limit of one run, in ms, for a user limit in ms.
+    pub fn run_time_limit_ms(&self, user_ms: u32) -> u64 {
+        (f64::from(user_ms) * self.time_factor).ceil() as u64 + self.time_extra_ms
+    }
+
+    /// Memory limit of one run, in MiB, for a user limit in MiB.
+    pub fn run_memory_limit_mb(&self, user_mb: u32) -> u64 {
+        (f64::from(user_mb) * self.memory_factor).ceil() as u64 + self.memory_extra_mb
+    }
+
+    /// The run argv with placeholders filled in.
+    pub fn run_argv(&self, user_memory_mb: u32) -> Vec<String> {
+        let memory = user_memory_mb.to_string();
+        self.run
+            .iter()
+            .map(|a| a.replace("{memory_mb}", &memory))
+            .collect()
+    }
+}
+
+/// All languages, in file order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageTable {
+    #[serde(rename = "language")]
+    pub languages: Vec<Language>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LanguageTableError {
+    #[error("cannot read language table {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("language table is not valid: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("language table is not valid: {0}")]
+    Invalid(String),
+}
+
+impl LanguageTable {
+    pub fn builtin() -> Result<Self, LanguageTableError> {
+        Self::parse(BUILTIN_TABLE)
+    }
+
+    /// The table at `path`, or the built-in one when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self, LanguageTableError> {
+        match path {
+            None => Self::builtin(),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| LanguageTableError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                Self::parse(&text)
+            }
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, LanguageTableError> {
+        let table: LanguageTable = toml::from_str(text)?;
+        let mut seen = std::collections::HashSet::new();
+        for lang in &table.languages {
+            if !seen.insert(lang.id.as_str()) {
+                return Err(LanguageTableError::Invalid(format!(
+                    "language id `{}` appears twice",
+                    lang.id
+                )));
+            }
+            if lang.run.is_empty() {
+                return Err(LanguageTableError::Invalid(format!(
+                    "language `{}` has an empty run command",
+                    lang.id
+                )));
+            }
+            if lang.source_file.contains('/') || lang.source_file.is_empty() {
+                return Err(LanguageTableError::Invalid(format!(
+                    "language `{}`: source_file must be a plain file name",
+                    lang.id
+                )));
+            }
+        }
+        Ok(table)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Language> {
+        self.languages.iter().find(|l| l.id == id)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.languages.iter().map(|l| l.id.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_table_has_the_four_languages() {
+        let table = LanguageTable::builtin().unwrap();
+        let ids: Vec<_> = table.ids().collect();
+        assert_eq!(ids, ["c", "cpp", "java", "python3"]);
+        for lang in &table.languages {
+            let exe = lang.run.first().unwrap();
+            assert!(exe.starts_with('/') || exe.starts_with("./"), "{exe}");
+        }
+    }
+
+    #[test]
+    fn scaling_and_placeholders() {
+        let table = LanguageTable::builtin().unwrap();
+        let java = table.get("java").unwrap();
+        assert_eq!(java.run_time_limit_ms(1000), 3000);
+        assert_eq!(java.run_memory_limit_mb(256), 352);
+        assert!(java.run_argv(256).contains(&"-Xmx256m".to_string()));
+        assert!(LanguageTable::parse("[[language]]\nid='x'").is_err());
+    }
+}

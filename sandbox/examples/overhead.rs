@@ -1,0 +1,196 @@
+//! Per-run overhead of the namespace sandbox over a bare fork/exec, and hello-world
+//! throughput at concurrency 1 and 2.
+//!
+//! Run as root: `cargo run --release -p sandbox --example overhead [-- --runs N --hello-runs M]`
+//!
+//! - Overhead: the same tiny static binary (`gcc -static -O2`, it writes 3 bytes) run N times
+//!   (default 1000) bare (`std::process::Command`, stdout/stderr piped, like the sandbox
+//!   captures them) and through `NamespaceSandbox`; median and p99 of each, and the
+//!   difference of the medians.
+//! - Throughput: C hello (dynamically linked, `printf`) and Python hello (`/usr/bin/python3`)
+//!   through the sandbox, M runs per thread (default 200), one slot per thread.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sandbox::namespaces::{NamespaceConfig, NamespaceSandbox};
+use sandbox::{Limits, RunSpec, Sandbox, Stdin, Termination};
+
+const BINDS: [&str; 6] = ["/usr", "/lib", "/lib64", "/bin", "/etc", "/usr/lib/jvm"];
+
+fn limits() -> Limits {
+    Limits {
+        cpu_time: Duration::from_secs(2),
+        wall_time: Duration::from_secs(5),
+        memory_bytes: 128 << 20,
+        processes: 16,
+        output_bytes: 1 << 20,
+        file_size_bytes: 1 << 20,
+        open_files: 64,
+        stack_bytes: 8 << 20,
+    }
+}
+
+fn spec(dir: &Path, argv: &[&str]) -> RunSpec {
+    RunSpec {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        env: vec!["PATH=/usr/bin:/bin".into()],
+        work_dir: dir.to_path_buf(),
+        read_only_binds: BINDS.iter().map(PathBuf::from).collect(),
+        stdin: Stdin::Null,
+        limits: limits(),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+fn gcc(dir: &Path, src: &str, name: &str, extra: &[&str]) {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, src).expect("write source");
+    let status = Command::new("/usr/bin/gcc")
+        .args(extra)
+        .args(["-O2", "-o"])
+        .arg(dir.join(name))
+        .arg(&c)
+        .status()
+        .expect("run gcc");
+    assert!(status.success(), "gcc failed");
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let runs = arg("--runs", 1000);
+    let hello_runs = arg("--hello-runs", 200);
+    let dir = std::env::temp_dir().join(format!("sandbox-overhead-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create work dir");
+    gcc(
+        &dir,
+        "#include <unistd.h>\nint main(void){ write(1, \"hi\\n\", 3); return 0; }\n",
+        "tiny",
+        &["-static"],
+    );
+    gcc(
+        &dir,
+        "#include <stdio.h>\nint main(void){ printf(\"hello\\n\"); return 0; }\n",
+        "hello",
+        &[],
+    );
+    std::fs::write(dir.join("hello.py"), "print('hello')\n").expect("write hello.py");
+
+    let sandbox = Arc::new(
+        NamespaceSandbox::new(NamespaceConfig {
+            slots: 2,
+            base_uid: 4_000_000,
+            cgroup_name: format!("overhead-{}", std::process::id()),
+            ..NamespaceConfig::default()
+        })
+        .expect("sandbox"),
+    );
+    println!("cgroup: {:?}", sandbox.cgroup_version());
+
+    // Bare fork/exec.
+    let tiny = dir.join("tiny");
+    let mut bare = Vec::with_capacity(runs);
+    for i in 0..runs + 20 {
+        let t = Instant::now();
+        let out = Command::new(&tiny)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("bare run");
+        let d = t.elapsed();
+        assert_eq!(out.stdout, b"hi\n");
+        if i >= 20 {
+            bare.push(d);
+        }
+    }
+    // Through the sandbox.
+    let tiny_spec = spec(&dir, &["./tiny"]);
+    let mut boxed = Vec::with_capacity(runs);
+    for i in 0..runs + 20 {
+        let t = Instant::now();
+        let r = sandbox.run(0, &tiny_spec).expect("sandbox run");
+        let d = t.elapsed();
+        assert_eq!(r.termination, Termination::Exited(0));
+        assert_eq!(r.stdout, b"hi\n");
+        if i >= 20 {
+            boxed.push(d);
+        }
+    }
+    bare.sort();
+    boxed.sort();
+    let (bm, bp) = (percentile(&bare, 0.5), percentile(&bare, 0.99));
+    let (sm, sp) = (percentile(&boxed, 0.5), percentile(&boxed, 0.99));
+    println!("tiny static binary, {runs} runs each");
+    println!("  bare fork/exec : median {}  p99 {}", ms(bm), ms(bp));
+    println!("  sandbox        : median {}  p99 {}", ms(sm), ms(sp));
+    println!(
+        "  overhead       : median {}  p99 {}",
+        ms(sm.saturating_sub(bm)),
+        ms(sp.saturating_sub(bp))
+    );
+
+    for (name, argv, expect) in [
+        ("C hello", vec!["./hello"], "hello\n"),
+        (
+            "Python hello",
+            vec!["/usr/bin/python3", "-I", "-S", "hello.py"],
+            "hello\n",
+        ),
+    ] {
+        for concurrency in [1usize, 2] {
+            let start = Instant::now();
+            let threads: Vec<_> = (0..concurrency)
+                .map(|slot| {
+                    let sandbox = Arc::clone(&sandbox);
+                    let s = spec(&dir, &argv);
+                    std::thread::spawn(move || {
+                        let mut lat = Vec::with_capacity(hello_runs);
+                        for _ in 0..hello_runs {
+                            let t = Instant::now();
+                            let r = sandbox.run(slot, &s).expect("hello run");
+                            lat.push(t.elapsed());
+                            assert_eq!(r.termination, Termination::Exited(0), "{r:?}");
+                            assert_eq!(r.stdout, expect.as_bytes());
+                        }
+                        lat
+                    })
+                })
+                .collect();
+            let mut lat: Vec<Duration> = threads
+                .into_iter()
+                .flat_map(|t| t.join().expect("thread"))
+                .collect();
+            let elapsed = start.elapsed();
+            lat.sort();
+            let total = hello_runs * concurrency;
+            println!(
+                "{name:13} concurrency {concurrency}: {:7.1} runs/s  (median {}  p99 {}, {total} runs)",
+                total as f64 / elapsed.as_secs_f64(),
+                ms(percentile(&lat, 0.5)),
+                ms(percentile(&lat, 0.99)),
+            );
+        }
+    }
+    drop(sandbox);
+    let _ = std::fs::remove_dir_all(&dir);
+}
