@@ -1,0 +1,1 @@
+//! The isolated sandbox: namespaces, a fresh root, cgroups, seccomp. (Being written.)
