@@ -305,7 +305,7 @@ async fn judge_submission(worker: &Worker, message: &SubmissionMessage) -> Resul
             problem_id,
             version,
         } => {
-            let testcases =
+            let (testcases, fetched) =
                 worker
                     .fetcher
                     .get(*problem_id, *version)
@@ -314,7 +314,12 @@ async fn judge_submission(worker: &Worker, message: &SubmissionMessage) -> Resul
                         FetchError::NotFound { .. } => Failure::Permanent(e.to_string()),
                         FetchError::Unavailable(_) => Failure::Transient(e.to_string()),
                     })?;
-            (testcases, fetch_started.elapsed())
+            let took = if fetched {
+                fetch_started.elapsed()
+            } else {
+                Duration::ZERO
+            };
+            (testcases, took)
         }
     };
 

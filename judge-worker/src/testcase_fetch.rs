@@ -84,18 +84,19 @@ impl TestcaseFetcher {
         })
     }
 
-    /// The test cases of `problem_id` at `version`, from the cache or the API.
+    /// The test cases of `problem_id` at `version`, from the cache or the API, and whether
+    /// the API was asked.
     pub async fn get(
         &self,
         problem_id: i64,
         version: i32,
-    ) -> Result<Arc<Vec<Testcase>>, FetchError> {
+    ) -> Result<(Arc<Vec<Testcase>>, bool), FetchError> {
         if let Some(hit) = self.lookup(problem_id, version) {
-            return Ok(hit);
+            return Ok((hit, false));
         }
         let testcases = Arc::new(self.fetch(problem_id, version).await?);
         self.insert(problem_id, version, testcases.clone());
-        Ok(testcases)
+        Ok((testcases, true))
     }
 
     fn lookup(&self, problem_id: i64, version: i32) -> Option<Arc<Vec<Testcase>>> {

@@ -6,10 +6,10 @@
 //! (the compiler included, since it reads the submission) runs through the [`Sandbox`], so
 //! swapping the plain runner for the isolated one changes nothing here.
 //!
-//! - [`workdir`]: the per-slot directory the source is written to and the program runs in.
-//! - [`spec`]: what the sandbox runs for the compile step and for a test case, with limits.
-//! - [`verdict`]: from a sandbox report to a verdict, a compile failure reason, a result.
-//! - [`compare`]: whether the output matches the expected output.
+//! - `workdir`: the per-slot directory the source is written to and the program runs in.
+//! - `spec`: what the sandbox runs for the compile step and for a test case, with limits.
+//! - `verdict`: from a sandbox report to a verdict, a compile failure reason, a result.
+//! - `compare`: whether the output matches the expected output.
 //!
 //! Telemetry: a `judge.compile` span for the compile step and a `judge.run` span per test
 //! case that runs, children of whatever span is current (the worker's submission span), with
@@ -67,6 +67,8 @@ pub struct JudgeOutcome {
     /// compiler hit a limit. Empty for languages without a compile step.
     pub compile_output: String,
     /// One per test case, in order; those not run are `Skipped` with zero measurements.
+    /// (No test cases at all give `Accepted` with no results: rejecting that is the caller's
+    /// business, before anything is compiled.)
     pub results: Vec<TestcaseResult>,
     /// Wall time of the compile step (zero if there is none).
     pub compile_time: Duration,

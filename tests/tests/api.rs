@@ -1,0 +1,326 @@
+//! The HTTP API's contract: validation with precise problem details, problems and their
+//! versions, the internal test-case endpoint, languages, health, OpenAPI, long polling.
+
+use e2e_tests::{TestBed, TestBedOptions, binaries};
+use serde_json::{Value, json};
+
+fn fields(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["field"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_submissions_get_precise_problem_details() -> anyhow::Result<()> {
+    let bed = TestBed::start(
+        binaries!(),
+        "validation",
+        TestBedOptions {
+            no_worker: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let client = &bed.client;
+    let problem = client.create_problem(&[("1\n", "1\n")], 1000, 64).await?;
+    let inline = |patch: Value| {
+        let mut body = json!({"language": "c", "source": "int main(){}", "time_limit_ms": 1000,
+            "memory_limit_mb": 64, "testcases": [{"input": "", "output": ""}]});
+        if let (Some(b), Some(p)) = (body.as_object_mut(), patch.as_object()) {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(k);
+                } else {
+                    b.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        body
+    };
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            inline(json!({"language": "rust"})),
+            "language",
+            "unknown language",
+        ),
+        (inline(json!({"source": ""})), "source", "empty"),
+        (
+            inline(json!({"source": "x".repeat(64 * 1024 + 1)})),
+            "source",
+            "65537 bytes",
+        ),
+        (
+            inline(json!({"time_limit_ms": 99})),
+            "time_limit_ms",
+            "between 100 and 10000",
+        ),
+        (
+            inline(json!({"time_limit_ms": 10_001})),
+            "time_limit_ms",
+            "between",
+        ),
+        (
+            inline(json!({"memory_limit_mb": 15})),
+            "memory_limit_mb",
+            "between 16 and 1024",
+        ),
+        (
+            inline(json!({"memory_limit_mb": 1025})),
+            "memory_limit_mb",
+            "between",
+        ),
+        (
+            inline(json!({"testcases": []})),
+            "testcases",
+            "at least one",
+        ),
+        (
+            inline(json!({"testcases": null})),
+            "problem_id",
+            "either problem_id or inline",
+        ),
+        (
+            json!({"language": "c", "source": "int main(){}", "problem_id": problem + 1000}),
+            "problem_id",
+            "no problem with id",
+        ),
+        (
+            json!({"language": "c", "source": "int main(){}", "problem_id": problem,
+                   "testcases": [{"input": "", "output": ""}]}),
+            "testcases",
+            "not both",
+        ),
+    ];
+    for (body, field, needle) in cases {
+        let (status, headers, answer) = client.post("/api/v1/submissions", &body).await?;
+        assert_eq!(status, 422, "{field}: {answer}");
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        assert_eq!(answer["status"], 422);
+        assert!(
+            fields(&answer).contains(&field.to_string()),
+            "{field}: {answer}"
+        );
+        assert!(
+            answer["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(needle),
+            "{field} should mention `{needle}`: {answer}"
+        );
+    }
+
+    // Malformed JSON, a wrong type and an unknown field are 400s naming the problem.
+    let (status, headers, answer) = client
+        .post_raw("/api/v1/submissions", b"{\"language\": \"c\",".to_vec())
+        .await?;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("EOF")
+    );
+    let (status, _, answer) = client
+        .post(
+            "/api/v1/submissions",
+            &inline(json!({"time_limit_ms": "fast"})),
+        )
+        .await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("time_limit_ms")
+    );
+    let (status, _, answer) = client
+        .post("/api/v1/submissions", &inline(json!({"priority": 1})))
+        .await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("priority")
+    );
+
+    // Nothing invalid was stored.
+    let (status, _, answer) = client.get("/api/v1/submissions/not-a-uuid").await?;
+    assert_eq!(status, 404, "{answer}");
+    let (status, _, _) = client
+        .get(&format!("/api/v1/submissions/{}", uuid::Uuid::now_v7()))
+        .await?;
+    assert_eq!(status, 404);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn problems_languages_health_and_openapi() -> anyhow::Result<()> {
+    let bed = TestBed::start(
+        binaries!(),
+        "apimisc",
+        TestBedOptions {
+            no_worker: true,
+            api_env: vec![("GRAFANA_URL", "http://grafana.example:3000".into())],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let client = &bed.client;
+
+    let (status, _, answer) = client
+        .post(
+            "/api/v1/problems",
+            &json!({"title": "", "time_limit_ms": 50, "memory_limit_mb": 64, "testcases": []}),
+        )
+        .await?;
+    assert_eq!(status, 422);
+    let mut bad = fields(&answer);
+    bad.sort();
+    assert_eq!(bad, ["testcases", "time_limit_ms", "title"]);
+
+    let id = client
+        .create_problem(&[("1 2\n", "3\n")], 1500, 128)
+        .await?;
+    let (status, _, problem) = client.get(&format!("/api/v1/problems/{id}")).await?;
+    assert_eq!(status, 200);
+    assert_eq!(problem["time_limit_ms"], 1500);
+    assert_eq!(problem["version"], 1);
+    assert_eq!(problem["testcase_count"], 1);
+    let (status, _, _) = client
+        .get(&format!("/api/v1/problems/{}", id + 1000))
+        .await?;
+    assert_eq!(status, 404);
+
+    let (status, headers, bundle) = client
+        .get(&format!("/internal/v1/problems/{id}/testcases?version=1"))
+        .await?;
+    assert_eq!(status, 200);
+    assert!(
+        headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("immutable")),
+        "a version never changes: {headers:?}"
+    );
+    assert_eq!(bundle["testcases"][0]["output"], "3\n");
+    let (status, _, _) = client
+        .get(&format!("/internal/v1/problems/{id}/testcases?version=2"))
+        .await?;
+    assert_eq!(status, 404);
+
+    let (_, _, languages) = client.get("/api/v1/languages").await?;
+    let ids: Vec<&str> = languages
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, ["c", "cpp", "java", "python3"]);
+
+    let (status, _, _) = client.get("/healthz").await?;
+    assert_eq!(status, 200);
+    let (status, _, ready) = client.get("/readyz").await?;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["broker"], "ok");
+
+    let (status, _, doc) = client.get("/openapi.json").await?;
+    assert_eq!(status, 200);
+    for path in [
+        "/api/v1/submissions",
+        "/api/v1/submissions/{id}",
+        "/api/v1/problems",
+        "/api/v1/problems/{id}/testcases",
+        "/internal/v1/problems/{id}/testcases",
+        "/api/v1/languages",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "OpenAPI documents {path}");
+    }
+
+    // No worker runs here: the submission stays queued, and a long poll times out with it.
+    let accepted = client
+        .submit(&json!({"problem_id": id, "language": "python3", "source": "print(3)"}))
+        .await?;
+    assert!(
+        accepted["trace_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://grafana.example:3000/explore")),
+        "{accepted}"
+    );
+    let submission = accepted["id"].as_str().unwrap_or_default();
+    let started = std::time::Instant::now();
+    let (status, _, view) = client
+        .get(&format!("/api/v1/submissions/{submission}?wait_ms=300"))
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(view["status"], "queued");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(300),
+        "held until wait_ms"
+    );
+    assert!(view["timings"]["published_at"].is_string(), "{view}");
+    assert!(
+        view["timings"]["api_ms"]
+            .as_f64()
+            .is_some_and(|ms| ms >= 0.0)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_is_woken_by_the_result() -> anyhow::Result<()> {
+    let bed = TestBed::start(binaries!(), "longpoll", TestBedOptions::default()).await?;
+    let accepted = bed
+        .client
+        .submit(&json!({"language": "python3", "source": "print(input())",
+            "time_limit_ms": 1000, "memory_limit_mb": 64,
+            "testcases": [{"input": "hi\n", "output": "hi\n"}]}))
+        .await?;
+    let id = accepted["id"].as_str().unwrap_or_default();
+    // One request, held up to 60 s, returns with the verdict as soon as it is stored.
+    let (status, _, view) = bed
+        .client
+        .get(&format!("/api/v1/submissions/{id}?wait_ms=60000"))
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(view["status"], "done", "{view}");
+    assert_eq!(view["verdict"], "Accepted");
+    let t = &view["timings"];
+    for key in [
+        "api_ms",
+        "queue_wait_ms",
+        "testcase_fetch_ms",
+        "compile_ms",
+        "run_ms",
+        "result_delivery_ms",
+        "end_to_end_ms",
+    ] {
+        assert!(t[key].as_f64().is_some_and(|v| v >= 0.0), "{key}: {t}");
+    }
+    let sum: f64 = [
+        "api_ms",
+        "queue_wait_ms",
+        "compile_ms",
+        "run_ms",
+        "result_delivery_ms",
+    ]
+    .iter()
+    .filter_map(|k| t[*k].as_f64())
+    .sum();
+    assert!(
+        sum <= t["end_to_end_ms"].as_f64().unwrap_or(0.0) + 1.0,
+        "stages fit in end-to-end: {t}"
+    );
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! Nothing accepted is lost and nothing is judged twice into the record: poison messages,
+//! redeliveries, a broker that is unreachable when a submission arrives, infrastructure
+//! failures past the delivery limit, and an OTLP endpoint that is down.
+
+use e2e_tests::tcp_proxy::TcpProxy;
+use e2e_tests::{AMQP_URL, PATIENCE, TestBed, TestBedOptions, binaries};
+use futures::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use messaging::contract::SCHEMA_VERSION;
+use messaging::{Limits, SubmissionMessage, Testcase, TestcaseSource};
+use serde_json::{Value, json};
+
+const A_PLUS_B_PY: &str = "a, b = map(int, input().split())\nprint(a + b)\n";
+
+fn inline_submission() -> Value {
+    json!({"language": "python3", "source": A_PLUS_B_PY, "time_limit_ms": 1000,
+           "memory_limit_mb": 64, "testcases": [{"input": "1 2\n", "output": "3\n"}]})
+}
+
+/// The first `n` message bodies that arrive on `queue` (consumed with auto-ack so the test
+/// leaves nothing behind).
+async fn first_messages(queue: &str, n: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let mut consumer = channel
+        .basic_consume(
+            queue.into(),
+            "e2e-inspector".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let mut bodies = Vec::new();
+    while bodies.len() < n {
+        let delivery = tokio::time::timeout(PATIENCE, consumer.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("consumer ended"))??;
+        bodies.push(delivery.data);
+    }
+    let _ = connection.close(200, "done".into()).await;
+    Ok(bodies)
+}
+
+async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) -> anyhow::Result<()> {
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await?
+        .await?;
+    let _ = connection.close(200, "done".into()).await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_is_dead_lettered_and_the_worker_keeps_serving() -> anyhow::Result<()> {
+    let bed = TestBed::start(binaries!(), "poison", TestBedOptions::default()).await?;
+    let topology = bed.env.topology();
+    publish_raw(
+        &topology.exchange,
+        "judge.submission",
+        b"\xff\xfe this is not json",
+    )
+    .await?;
+    publish_raw(
+        &topology.exchange,
+        "judge.submission",
+        br#"{"schema_version": 99, "submission_id": "nope"}"#,
+    )
+    .await?;
+
+    let mut dead = first_messages(&topology.dead_letter_queue, 2).await?;
+    dead.sort();
+    assert_eq!(dead[1], b"\xff\xfe this is not json");
+    assert!(dead[0].starts_with(br#"{"schema_version": 99"#));
+
+    let worker = bed.worker.as_ref().expect("worker");
+    let logged = worker
+        .process
+        .wait_for_log(PATIENCE, |v| {
+            v["level"] == "ERROR"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("undecodable submission message"))
+        })
+        .await;
+    assert!(logged.is_some(), "error log for the poison message");
+
+    let accepted = bed.client.submit(&inline_submission()).await?;
+    let done = bed
+        .client
+        .wait_done(accepted["id"].as_str().unwrap_or_default())
+        .await?;
+    assert_eq!(
+        done["verdict"], "Accepted",
+        "the worker still judges: {done}"
+    );
+
+    let metrics = bed
+        .receiver
+        .metrics(PATIENCE, &[messaging::semconv::metric::MESSAGES_REJECTED])
+        .await;
+    assert!(metrics.is_some(), "rejected-message counter exported");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_submission_yields_one_final_result() -> anyhow::Result<()> {
+    let bed = TestBed::start(binaries!(), "redeliver", TestBedOptions::default()).await?;
+    let accepted = bed.client.submit(&inline_submission()).await?;
+    let id = accepted["id"].as_str().unwrap_or_default().to_string();
+    let first = bed.client.wait_done(&id).await?;
+    assert_eq!(first["verdict"], "Accepted");
+
+    // The same submission arrives again (a redelivery after a lost ack, or a second
+    // publish by the outbox relay), this time with a program that would fail.
+    let again = SubmissionMessage {
+        schema_version: SCHEMA_VERSION,
+        submission_id: id.parse()?,
+        language: "python3".into(),
+        source: "print('changed')\n".into(),
+        limits: Limits {
+            time_limit_ms: 1000,
+            memory_limit_mb: 64,
+        },
+        testcases: TestcaseSource::Inline {
+            testcases: vec![Testcase {
+                input: "1 2\n".into(),
+                output: "3\n".into(),
+            }],
+        },
+        run_all_testcases: false,
+    };
+    let topology = bed.env.topology();
+    publish_raw(
+        &topology.exchange,
+        "judge.submission",
+        &serde_json::to_vec(&again)?,
+    )
+    .await?;
+
+    let duplicate = bed
+        .api
+        .process
+        .wait_for_log(PATIENCE, |v| {
+            v["message"] == "duplicate result for a finished submission ignored"
+        })
+        .await;
+    assert!(
+        duplicate.is_some(),
+        "the API saw and ignored the second result"
+    );
+    let (_, _, after) = bed.client.get(&format!("/api/v1/submissions/{id}")).await?;
+    assert_eq!(after["verdict"], "Accepted");
+    assert_eq!(after["timings"]["stored_at"], first["timings"]["stored_at"]);
+    assert_eq!(after["results"], first["results"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_are_accepted_while_the_broker_is_unreachable() -> anyhow::Result<()> {
+    let proxy = TcpProxy::start("127.0.0.1:5672".parse()?).await?;
+    let options = TestBedOptions {
+        api_amqp_url: Some(format!("amqp://guest:guest@{}/%2f", proxy.address())),
+        ..Default::default()
+    };
+    let bed = TestBed::start(binaries!(), "outage", options).await?;
+
+    proxy.cut();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let accepted = bed.client.submit(&inline_submission()).await?;
+        ids.push(accepted["id"].as_str().unwrap_or_default().to_string());
+    }
+    let (_, _, pending) = bed
+        .client
+        .get(&format!("/api/v1/submissions/{}", ids[0]))
+        .await?;
+    assert_eq!(pending["status"], "queued");
+    assert!(
+        pending["timings"]["published_at"].is_null(),
+        "not published while cut: {pending}"
+    );
+
+    proxy.restore();
+    for id in &ids {
+        let done = bed.client.wait_done(id).await?;
+        assert_eq!(done["verdict"], "Accepted", "{done}");
+        assert!(!done["timings"]["published_at"].is_null());
+    }
+
+    // The relay's publish continues the request's trace.
+    let trace_id = {
+        let (_, _, view) = bed
+            .client
+            .get(&format!("/api/v1/submissions/{}", ids[0]))
+            .await?;
+        view["trace_id"].as_str().unwrap_or_default().to_string()
+    };
+    let spans = bed
+        .receiver
+        .trace(&trace_id, PATIENCE, |s| {
+            s.iter()
+                .any(|s| s.name == messaging::semconv::span::SUBMISSION_FINALIZE)
+        })
+        .await
+        .expect("the trace reaches finalize");
+    let server = spans
+        .iter()
+        .find(|s| s.name == messaging::semconv::span::SUBMIT)
+        .expect("SERVER span");
+    let published: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == messaging::semconv::span::PUBLISH_SUBMISSION)
+        .collect();
+    assert!(
+        published.len() >= 2,
+        "a failed attempt and the relay's publish"
+    );
+    assert!(published.iter().all(|p| p.parent_span_id == server.span_id));
+    assert!(
+        published.iter().any(|p| p.status == 2),
+        "the failed attempt is an error span"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_infrastructure_failure_is_retried_then_reported_as_server_error() -> anyhow::Result<()>
+{
+    let bed = TestBed::start(
+        binaries!(),
+        "infra",
+        TestBedOptions {
+            no_worker: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    // A worker that cannot reach the API for test cases.
+    let _worker =
+        e2e_tests::services::Worker::start(bed.binaries, &bed.settings, "http://127.0.0.1:9", &[])
+            .await?;
+    let problem = bed
+        .client
+        .create_problem(&[("1 2\n", "3\n")], 1000, 64)
+        .await?;
+    let accepted = bed
+        .client
+        .submit(&json!({"problem_id": problem, "language": "python3", "source": A_PLUS_B_PY}))
+        .await?;
+    let id = accepted["id"].as_str().unwrap_or_default().to_string();
+    let done = bed.client.wait_done(&id).await?;
+    assert_eq!(done["verdict"], "ServerError", "{done}");
+    assert!(
+        done["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("test cases"),
+        "{done}"
+    );
+    let dead = first_messages(&bed.env.topology().dead_letter_queue, 1).await?;
+    let message = SubmissionMessage::decode(&dead[0])?;
+    assert_eq!(message.submission_id.to_string(), id);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn judging_goes_on_when_the_otlp_endpoint_is_unreachable() -> anyhow::Result<()> {
+    let bed = TestBed::start(
+        binaries!(),
+        "nootlp",
+        TestBedOptions {
+            otlp_endpoint: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let accepted = bed.client.submit(&inline_submission()).await?;
+        assert_eq!(accepted["trace_id"].as_str().map(str::len), Some(32));
+        ids.push(accepted["id"].as_str().unwrap_or_default().to_string());
+    }
+    for id in ids {
+        let done = bed.client.wait_done(&id).await?;
+        assert_eq!(done["verdict"], "Accepted");
+    }
+    Ok(())
+}
