@@ -293,3 +293,27 @@ pub fn duration_histogram(
         .with_boundaries(messaging::semconv::DURATION_BUCKETS_SECONDS.to_vec())
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_format_follows_the_setting() {
+        assert_eq!(LogFormat::choose(Some("json")), LogFormat::Json);
+        assert_eq!(LogFormat::choose(Some(" pretty ")), LogFormat::Pretty);
+        // Under `cargo test` stdout is not a terminal.
+        assert_eq!(LogFormat::choose(None), LogFormat::Json);
+        assert_eq!(LogFormat::choose(Some("yaml")), LogFormat::Json);
+    }
+
+    #[test]
+    fn noisy_crates_are_quieted_unless_configured() {
+        let f = base_filter("debug");
+        assert!(f.starts_with("debug,"));
+        assert!(f.contains("lapin=warn") && f.contains("sqlx=warn"));
+        let f = base_filter("info,sqlx=debug");
+        assert!(f.contains("sqlx=debug") && !f.contains("sqlx=warn"));
+        assert_eq!(base_filter("  ").split(',').next(), Some("info"));
+    }
+}

@@ -315,6 +315,16 @@ impl OtlpReceiver {
         .await
     }
 
+    /// The first span for which `pick` holds.
+    pub async fn wait_for_span(
+        &self,
+        timeout: Duration,
+        pick: impl Fn(&ReceivedSpan) -> bool,
+    ) -> Option<ReceivedSpan> {
+        self.wait(timeout, |r| r.spans.iter().find(|s| pick(s)).cloned())
+            .await
+    }
+
     /// Log records that satisfy `pick`, once `done` holds for them.
     pub async fn logs(
         &self,

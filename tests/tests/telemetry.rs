@@ -299,3 +299,34 @@ async fn one_submission_is_one_connected_trace_with_logs_and_metrics() -> anyhow
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_telemetry_before_exit() -> anyhow::Result<()> {
+    // Spans are exported only in batches every 10 minutes here, so anything the receiver
+    // gets before that was flushed by the shutdown guard.
+    let mut bed = TestBed::start(
+        binaries!(),
+        "flush",
+        TestBedOptions {
+            no_worker: true,
+            api_env: vec![("OTEL_BSP_SCHEDULE_DELAY", "600000".into())],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let (status, _, _) = bed.client.get("/api/v1/languages").await?;
+    assert_eq!(status, 200);
+    let code = bed.api.process.terminate().await?;
+    assert_eq!(code, Some(0), "clean exit on SIGTERM");
+    let spans = bed
+        .receiver
+        .wait_for_span(PATIENCE, |s| {
+            s.service == "client-api" && s.name == "GET /api/v1/languages"
+        })
+        .await;
+    assert!(
+        spans.is_some(),
+        "the request's span was flushed at shutdown"
+    );
+    Ok(())
+}
