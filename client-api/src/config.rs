@@ -39,6 +39,42 @@ pub struct Config {
     #[arg(long, env = "LANGUAGES_FILE")]
     pub languages_file: Option<PathBuf>,
 
+    /// Client tokens (comma-separated): submit and read their own submissions.
+    #[arg(long, env = "API_TOKENS", hide_env_values = true)]
+    pub api_tokens: Option<String>,
+
+    /// File holding the client tokens (one per line or comma-separated).
+    #[arg(long, env = "API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
+
+    /// Admin token: manages problems, reads any submission.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// File holding the admin token.
+    #[arg(long, env = "ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Worker token: reads test cases from the internal endpoint.
+    #[arg(long, env = "WORKER_TOKEN", hide_env_values = true)]
+    pub worker_token: Option<String>,
+
+    /// File holding the worker token.
+    #[arg(long, env = "WORKER_TOKEN_FILE")]
+    pub worker_token_file: Option<PathBuf>,
+
+    /// Run without tokens: every caller may do everything. Local development only.
+    #[arg(long, env = "INSECURE_DEV")]
+    pub insecure_dev: bool,
+
+    /// Requests per second each client token may make (sustained); 0 disables the limit.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value = "20")]
+    pub rate_limit_per_second: f64,
+
+    /// Requests a client token may make in a burst.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value = "40")]
+    pub rate_limit_burst: f64,
+
     /// Console log format: `pretty` or `json` (default: pretty on a terminal, else json).
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<String>,

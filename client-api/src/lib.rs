@@ -5,6 +5,7 @@
 //! verdict comes back through [`result_consumer`], which wakes waiting requests via
 //! [`completions`]. [`startup`] assembles it all from a [`config::Config`].
 
+pub mod access;
 pub mod broker;
 pub mod completions;
 pub mod config;

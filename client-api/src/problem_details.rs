@@ -32,6 +32,12 @@ pub enum ApiError {
     #[error("the request is not valid")]
     Validation(Vec<FieldError>),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many requests; retry in {} s", .0.as_secs_f64().ceil())]
+    RateLimited(std::time::Duration),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Unavailable(String),
@@ -42,10 +48,21 @@ pub enum ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            // The database answered: a bug or a constraint we did not expect.
+            sqlx::Error::Database(_)
+            | sqlx::Error::RowNotFound
+            | sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnIndexOutOfBounds { .. }
+            | sqlx::Error::TypeNotFound { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::Encode(_)
+            | sqlx::Error::Configuration(_) => ApiError::Internal(e.into()),
+            // It could not be reached (down, restarting, connection cut, pool exhausted).
+            other => {
+                tracing::warn!(error = %other, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())
             }
-            other => ApiError::Internal(other.into()),
         }
     }
 }
@@ -62,6 +79,9 @@ impl ApiError {
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,6 +93,9 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed-json",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::Validation(_) => "validation",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::RateLimited(_) => "rate-limited",
             ApiError::NotFound(_) => "not-found",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -84,6 +107,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let kind = self.kind();
+        let retry_after = match &self {
+            ApiError::RateLimited(after) => Some(after.as_secs_f64().ceil().max(1.0) as u64),
+            ApiError::Unavailable(_) => Some(2),
+            _ => None,
+        };
         let (detail, errors) = match self {
             ApiError::Validation(errors) => {
                 let detail = errors
@@ -114,10 +142,15 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -14,6 +14,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
+use messaging::backoff::Backoff;
 use messaging::semconv::{self, MESSAGING_SYSTEM, span};
 use messaging::topology::RESULT_ROUTING_KEY;
 use messaging::{ResultMessage, trace_headers};
@@ -31,21 +32,25 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 const CONCURRENCY: usize = 16;
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
 /// How long a result is held and retried while the database is failing.
-const FINALIZE_RETRY_FOR: Duration = Duration::from_secs(60);
+const FINALIZE_RETRY_FOR: Duration = Duration::from_secs(300);
 
 pub async fn run_result_consumer(state: AppState, shutdown: CancellationToken) {
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), MAX_RECONNECT_BACKOFF);
     while !shutdown.is_cancelled() {
+        let attached = Instant::now();
         match consume(&state, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 state.result_consumer_up.store(false, Ordering::Relaxed);
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "result consumer disconnected");
+                if attached.elapsed() > Duration::from_secs(30) {
+                    backoff.reset();
+                }
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "result consumer disconnected; reconnecting");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {},
+                    _ = tokio::time::sleep(delay) => {},
                 }
-                backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF);
             }
         }
     }
@@ -171,11 +176,11 @@ async fn handle_delivery(state: &AppState, delivery: lapin::message::Delivery, d
                     e2e.max(0.0),
                     &[KeyValue::new("judge.verdict", message.verdict.as_str())],
                 );
-                tracing::info!(verdict = %message.verdict, end_to_end_ms = e2e * 1000.0, "submission finalized");
+                tracing::info!(submission.id = %message.submission_id, verdict = %message.verdict, end_to_end_ms = e2e * 1000.0, "submission finalized");
             }
             Ok(Finalized::Duplicate) => {
                 let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-                tracing::info!("duplicate result for a finished submission ignored");
+                tracing::info!(submission.id = %message.submission_id, "duplicate result for a finished submission ignored");
             }
             Ok(Finalized::UnknownSubmission) => {
                 tracing::error!("result for an unknown submission; sending it to the dead-letter queue");

@@ -3,6 +3,7 @@
 //! [`Application::build`] binds the listener (port 0 picks a free one; [`Application::port`]
 //! says which), so tests and the binary start the same thing.
 
+use crate::access::{AccessConfigError, AccessPolicy, RateLimit, read_secret};
 use crate::broker::Broker;
 use crate::completions::Completions;
 use crate::config::Config;
@@ -33,6 +34,8 @@ pub enum StartupError {
     Database(#[from] DatabaseError),
     #[error(transparent)]
     Languages(#[from] LanguageTableError),
+    #[error(transparent)]
+    Access(#[from] AccessConfigError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -40,6 +43,41 @@ pub enum StartupError {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
+}
+
+fn access_policy(config: &Config) -> Result<AccessPolicy, AccessConfigError> {
+    let clients = read_secret(
+        "API_TOKENS",
+        config.api_tokens.as_deref(),
+        config.api_tokens_file.as_deref(),
+    )?;
+    let admin = read_secret(
+        "ADMIN_TOKEN",
+        config.admin_token.as_deref(),
+        config.admin_token_file.as_deref(),
+    )?;
+    let worker = read_secret(
+        "WORKER_TOKEN",
+        config.worker_token.as_deref(),
+        config.worker_token_file.as_deref(),
+    )?;
+    let policy = AccessPolicy::new(
+        clients,
+        admin,
+        worker,
+        config.insecure_dev,
+        RateLimit {
+            per_second: config.rate_limit_per_second,
+            burst: config.rate_limit_burst.max(1.0),
+        },
+    )?;
+    if policy.insecure() {
+        tracing::warn!(
+            "INSECURE DEVELOPMENT MODE: no tokens are checked; anyone who can reach this port can \
+             submit code, manage problems and read every submission. Never run this way in production."
+        );
+    }
+    Ok(policy)
 }
 
 pub struct Application {
@@ -51,6 +89,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: &Config) -> Result<Self, StartupError> {
         let languages = LanguageTable::load(config.languages_file.as_deref())?;
+        let access = access_policy(config)?;
         let pool = connect_and_migrate(&config.database_url).await?;
         let topology = Topology::new(&config.queue_prefix);
         let state = AppState {
@@ -63,6 +102,7 @@ impl Application {
             relay_wake: Arc::new(Notify::new()),
             result_consumer_up: Arc::new(AtomicBool::new(false)),
             grafana_url: config.grafana_url.as_deref().map(Arc::from),
+            access: Arc::new(access),
         };
         let listener = TcpListener::bind(&config.listen_addr)
             .await

@@ -1,5 +1,6 @@
 //! What every handler and background task shares.
 
+use crate::access::AccessPolicy;
 use crate::broker::Broker;
 use crate::completions::Completions;
 use crate::metrics::ApiMetrics;
@@ -23,6 +24,7 @@ pub struct AppState {
     /// True while the result consumer is attached to its queue (for `/readyz`).
     pub result_consumer_up: Arc<AtomicBool>,
     pub grafana_url: Option<Arc<str>>,
+    pub access: Arc<AccessPolicy>,
 }
 
 impl AppState {

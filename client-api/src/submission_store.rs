@@ -24,6 +24,8 @@ pub struct NewSubmission {
     /// W3C headers of the request's span.
     pub trace_context: BTreeMap<String, String>,
     pub accepted_at: DateTime<Utc>,
+    /// Who submitted (an opaque client id).
+    pub owner: String,
 }
 
 pub async fn store_submission(pool: &PgPool, new: &NewSubmission) -> Result<(), sqlx::Error> {
@@ -39,8 +41,8 @@ pub async fn store_submission(pool: &PgPool, new: &NewSubmission) -> Result<(), 
         let mut tx = pool.begin().await?;
         sqlx::query(
             "INSERT INTO submissions (id, problem_id, problem_version, language, source, \
-             time_limit_ms, memory_limit_mb, inline_testcases, status, trace_id, accepted_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $10)",
+             time_limit_ms, memory_limit_mb, inline_testcases, status, trace_id, accepted_at, owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $10, $11)",
         )
         .bind(msg.submission_id)
         .bind(problem_id)
@@ -52,6 +54,7 @@ pub async fn store_submission(pool: &PgPool, new: &NewSubmission) -> Result<(), 
         .bind(inline)
         .bind(&new.trace_id)
         .bind(new.accepted_at)
+        .bind(&new.owner)
         .execute(&mut *tx)
         .await?;
         sqlx::query(

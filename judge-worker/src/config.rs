@@ -55,6 +55,19 @@ pub struct Config {
     #[arg(long, env = "TESTCASE_CACHE_ENTRIES", default_value = "128")]
     pub testcase_cache_entries: usize,
 
+    /// Token for the API's internal test-case endpoint.
+    #[arg(long, env = "WORKER_TOKEN", hide_env_values = true)]
+    pub worker_token: Option<String>,
+
+    /// File holding the worker token (for container secrets).
+    #[arg(long, env = "WORKER_TOKEN_FILE")]
+    pub worker_token_file: Option<PathBuf>,
+
+    /// Run without a worker token (the API must run with --insecure-dev too). Local
+    /// development only.
+    #[arg(long, env = "INSECURE_DEV")]
+    pub insecure_dev: bool,
+
     /// Console log format: `pretty` or `json` (default: pretty on a terminal, else json).
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -65,6 +78,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The worker token from `WORKER_TOKEN_FILE` or `WORKER_TOKEN` (trimmed).
+    pub fn token(&self) -> std::io::Result<Option<String>> {
+        let raw = match &self.worker_token_file {
+            Some(path) => Some(std::fs::read_to_string(path)?),
+            None => self.worker_token.clone(),
+        };
+        Ok(raw.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
+    }
+
     pub fn concurrency(&self) -> usize {
         self.concurrency
             .filter(|&n| n > 0)

@@ -29,6 +29,12 @@ pub enum StartupError {
     },
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("cannot read WORKER_TOKEN_FILE: {0}")]
+    TokenFile(std::io::Error),
+    #[error(
+        "no WORKER_TOKEN configured: set it (or WORKER_TOKEN_FILE), or start with --insecure-dev for local development"
+    )]
+    MissingToken,
 }
 
 pub struct Application {
@@ -41,6 +47,15 @@ pub struct Application {
 impl Application {
     pub fn build(config: &Config) -> Result<Self, StartupError> {
         let languages = LanguageTable::load(config.languages_file.as_deref())?;
+        let token = config.token().map_err(StartupError::TokenFile)?;
+        if token.is_none() {
+            if !config.insecure_dev {
+                return Err(StartupError::MissingToken);
+            }
+            tracing::warn!(
+                "INSECURE DEVELOPMENT MODE: no worker token; the API must also run with --insecure-dev"
+            );
+        }
         let (work_root, remove_work_root) = match &config.work_dir {
             Some(dir) => (dir.clone(), false),
             None => (
@@ -62,6 +77,7 @@ impl Application {
             engine: Arc::new(JudgeEngine::new(languages, sandbox, work_root.clone())),
             fetcher: TestcaseFetcher::new(
                 &config.api_url,
+                token,
                 config.testcase_cache_entries,
                 metrics.clone(),
             )?,

@@ -11,11 +11,12 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
+use messaging::backoff::Backoff;
 use messaging::semconv;
 use messaging::topology::SUBMISSION_ROUTING_KEY;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -37,18 +38,22 @@ pub async fn run_submission_consumer(
     shutdown: CancellationToken,
     consuming: Arc<AtomicBool>,
 ) {
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), MAX_RECONNECT_BACKOFF);
     while !shutdown.is_cancelled() {
+        let attached = Instant::now();
         match consume(&worker, &shutdown, &consuming).await {
             Ok(()) => return,
             Err(e) => {
                 consuming.store(false, Ordering::Relaxed);
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "submission consumer disconnected");
+                if attached.elapsed() > Duration::from_secs(30) {
+                    backoff.reset();
+                }
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "submission consumer disconnected; reconnecting");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {},
+                    _ = tokio::time::sleep(delay) => {},
                 }
-                backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF);
             }
         }
     }

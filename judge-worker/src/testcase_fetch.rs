@@ -46,6 +46,8 @@ struct Cache {
 
 pub struct TestcaseFetcher {
     client: reqwest::Client,
+    /// `Authorization` value for the API (`Bearer …`); never logged.
+    authorization: Option<reqwest::header::HeaderValue>,
     api_url: String,
     capacity: usize,
     cache: Mutex<Cache>,
@@ -68,6 +70,7 @@ impl Injector for HeaderInjector<'_> {
 impl TestcaseFetcher {
     pub fn new(
         api_url: &str,
+        token: Option<String>,
         capacity: usize,
         metrics: Arc<WorkerMetrics>,
     ) -> Result<Self, reqwest::Error> {
@@ -75,8 +78,15 @@ impl TestcaseFetcher {
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(3))
             .build()?;
+        let authorization = token
+            .and_then(|t| reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).ok())
+            .map(|mut v| {
+                v.set_sensitive(true);
+                v
+            });
         Ok(TestcaseFetcher {
             client,
+            authorization,
             api_url: api_url.trim_end_matches('/').to_string(),
             capacity: capacity.max(1),
             cache: Mutex::new(Cache::default()),
@@ -182,6 +192,9 @@ impl TestcaseFetcher {
             problem.version = version,
         );
         let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(authorization) = &self.authorization {
+            headers.insert(reqwest::header::AUTHORIZATION, authorization.clone());
+        }
         let cx = client_span.context();
         opentelemetry::global::get_text_map_propagator(|p| {
             p.inject_context(&cx, &mut HeaderInjector(&mut headers))

@@ -310,6 +310,10 @@ fn assert_accepted(language: &str, source: &str) {
         assert_eq!(result.index as usize, i);
         assert_eq!(result.exit_code, Some(0));
         assert_eq!(result.signal, None);
+        if language == "java" {
+            // Long enough to be sampled: the JVM's resident memory shows.
+            assert!(result.memory_kb > 10 * 1024, "{result:?}");
+        }
     }
     assert!(outcome.compile_time > Duration::ZERO);
     assert!(outcome.run_time > Duration::ZERO);

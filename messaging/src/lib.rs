@@ -7,6 +7,7 @@
 //! - [`trace_headers`]: W3C trace context and the publish timestamp in AMQP headers;
 //! - [`semconv`]: the OpenTelemetry messaging attribute names used on spans and metrics.
 
+pub mod backoff;
 pub mod contract;
 pub mod language;
 pub mod publish;

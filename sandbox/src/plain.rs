@@ -11,7 +11,7 @@
 //!   and sets rlimits. The rlimits are kernel-side backstops; the limits that decide verdicts
 //!   are enforced by the watcher, which can tell *which* limit was hit.
 //! - The calling thread then runs one `poll` loop that feeds stdin, reads stdout and stderr,
-//!   wakes as soon as the child exits (through a pidfd) and, every [`TICK`], samples `/proc`
+//!   wakes as soon as the child exits (through a pidfd) and, every `TICK` (5 ms), samples `/proc`
 //!   to enforce the wall-clock, CPU and memory limits. One loop rather than reader threads:
 //!   a grandchild that left the process group can hold a pipe open forever, and a thread
 //!   blocked in `read(2)` cannot be cancelled, whereas a loop can stop draining at a deadline.
@@ -19,7 +19,7 @@
 //!   zombie pins the pgid, so the kill cannot reach an unrelated group that reused the number.
 //!   Only then is it reaped with `wait4`, for its exit status and rusage.
 //! - `ru_maxrss` is not trusted on its own: the kernel carries the resident size of the
-//!   *forked copy of the worker* into the child's `ru_maxrss` across `exec`. See [`peak_memory`].
+//!   *forked copy of the worker* into the child's `ru_maxrss` across `exec`. See `peak_memory`.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -486,6 +486,10 @@ fn nonblocking(fd: OwnedFd) -> Result<File, SandboxError> {
 }
 
 /// Feeds the stdin bytes into the pipe as the program reads them.
+///
+/// A program that exits or closes stdin before reading everything makes the write fail with
+/// `EPIPE`, which is not an error. That relies on `SIGPIPE` being ignored in the worker, as
+/// the Rust runtime sets up for every binary (std restores the default in the child).
 struct Feed<'a> {
     pipe: File,
     data: &'a [u8],

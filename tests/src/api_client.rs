@@ -2,16 +2,29 @@
 
 use serde_json::{Value, json};
 
+#[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
     base: String,
+    token: Option<String>,
 }
 
 impl ApiClient {
-    pub fn new(base: &str) -> Self {
+    /// A client that sends `token` as its bearer token (none: anonymous).
+    pub fn new(base: &str, token: Option<&str>) -> Self {
         ApiClient {
             http: reqwest::Client::new(),
             base: base.trim_end_matches('/').to_string(),
+            token: token.map(String::from),
+        }
+    }
+
+    /// A request with this client's token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
         }
     }
 
@@ -25,7 +38,11 @@ impl ApiClient {
         path: &str,
         body: &Value,
     ) -> anyhow::Result<(u16, reqwest::header::HeaderMap, Value)> {
-        let response = self.http.post(self.url(path)).json(body).send().await?;
+        let response = self
+            .request(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await?;
         Self::parts(response).await
     }
 
@@ -36,8 +53,7 @@ impl ApiClient {
         body: Vec<u8>,
     ) -> anyhow::Result<(u16, reqwest::header::HeaderMap, Value)> {
         let response = self
-            .http
-            .post(self.url(path))
+            .request(reqwest::Method::POST, path)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -49,7 +65,7 @@ impl ApiClient {
         &self,
         path: &str,
     ) -> anyhow::Result<(u16, reqwest::header::HeaderMap, Value)> {
-        let response = self.http.get(self.url(path)).send().await?;
+        let response = self.request(reqwest::Method::GET, path).send().await?;
         Self::parts(response).await
     }
 

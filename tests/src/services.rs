@@ -36,6 +36,27 @@ pub struct ServiceSettings {
     pub queue_prefix: String,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`, when telemetry is exported.
     pub otlp_endpoint: Option<String>,
+    pub tokens: Tokens,
+}
+
+/// The secrets of one test's deployment.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// Two clients, to check that one cannot read the other's submissions.
+    pub clients: [String; 2],
+    pub admin: String,
+    pub worker: String,
+}
+
+impl Tokens {
+    pub fn generate() -> Self {
+        let secret = |role: &str| format!("{role}-{}", uuid::Uuid::new_v4().simple());
+        Tokens {
+            clients: [secret("client-a"), secret("client-b")],
+            admin: secret("admin"),
+            worker: secret("worker"),
+        }
+    }
 }
 
 pub struct ServiceProcess {
@@ -121,6 +142,22 @@ impl ServiceProcess {
         }
     }
 
+    /// Waits until `done` holds for the JSON log lines so far.
+    pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&[Value]) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if done(&self.json_logs()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return false;
+            }
+        }
+    }
+
     /// Every console line parsed as JSON (non-JSON lines, e.g. a panic, are skipped).
     pub fn json_logs(&self) -> Vec<Value> {
         self.lines
@@ -195,6 +232,9 @@ impl Api {
         let mut env = vec![
             ("DATABASE_URL", database_url.to_string()),
             ("LISTEN_ADDR", "127.0.0.1:0".to_string()),
+            ("API_TOKENS", settings.tokens.clients.join(",")),
+            ("ADMIN_TOKEN", settings.tokens.admin.clone()),
+            ("WORKER_TOKEN", settings.tokens.worker.clone()),
         ];
         env.extend(extra.iter().cloned());
         let process = ServiceProcess::spawn("client-api", binaries.api, settings, &env).await?;
@@ -235,6 +275,7 @@ impl Worker {
         let mut env = vec![
             ("API_URL", api_url.to_string()),
             ("WORKER_CONCURRENCY", "2".to_string()),
+            ("WORKER_TOKEN", settings.tokens.worker.clone()),
         ];
         env.extend(extra.iter().cloned());
         let process =

@@ -2,7 +2,8 @@
 //! touching the machine's own broker or database.
 //!
 //! While cut, new connections are accepted and closed at once and existing ones are dropped,
-//! as after a network failure.
+//! as after a network failure. [`TcpProxy::cut`] returns once every proxied connection is
+//! closed, so a test's next step really happens during the outage.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +13,8 @@ use tokio::sync::watch;
 pub struct TcpProxy {
     address: SocketAddr,
     open: watch::Sender<bool>,
+    /// Number of live proxied connections.
+    live: watch::Receiver<usize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -20,29 +23,33 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let (open, watcher) = watch::channel(true);
-        let watcher = Arc::new(watcher);
+        let (live_tx, live) = watch::channel(0usize);
+        let live_tx = Arc::new(live_tx);
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let mut state = (*watcher).clone();
+                let mut state = watcher.clone();
                 if !*state.borrow() {
                     drop(client);
                     continue;
                 }
+                live_tx.send_modify(|n| *n += 1);
+                let live_tx = live_tx.clone();
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let (mut client, mut server) = (client, server);
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {},
-                        _ = state.wait_for(|open| !*open) => {},
+                    if let Ok(server) = TcpStream::connect(upstream).await {
+                        let (mut client, mut server) = (client, server);
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {},
+                            _ = state.wait_for(|open| !*open) => {},
+                        }
                     }
+                    live_tx.send_modify(|n| *n -= 1);
                 });
             }
         });
         Ok(TcpProxy {
             address,
             open,
+            live,
             task,
         })
     }
@@ -52,8 +59,10 @@ impl TcpProxy {
     }
 
     /// Drops every connection and refuses new ones until [`restore`](Self::restore).
-    pub fn cut(&self) {
+    pub async fn cut(&self) {
         let _ = self.open.send(false);
+        let mut live = self.live.clone();
+        let _ = live.wait_for(|n| *n == 0).await;
     }
 
     pub fn restore(&self) {

@@ -4,7 +4,7 @@
 use crate::api_client::ApiClient;
 use crate::environment::TestEnvironment;
 use crate::otlp_receiver::OtlpReceiver;
-use crate::services::{Api, Binaries, ServiceSettings, Worker};
+use crate::services::{Api, Binaries, ServiceSettings, Tokens, Worker};
 
 #[derive(Debug, Clone, Default)]
 pub struct TestBedOptions {
@@ -14,6 +14,11 @@ pub struct TestBedOptions {
     pub otlp_endpoint: Option<String>,
     /// Point the API at this AMQP URL (e.g. through a proxy) instead of the broker.
     pub api_amqp_url: Option<String>,
+    /// Point the worker at this AMQP URL instead of the broker.
+    pub worker_amqp_url: Option<String>,
+    /// Point the API at this database server (`postgres://…:port`, without the database
+    /// name) instead of the machine's.
+    pub api_postgres_url: Option<String>,
     /// Start no worker.
     pub no_worker: bool,
     /// Extra environment for the API.
@@ -24,7 +29,10 @@ pub struct TestBed {
     // Field order is drop order: processes die before the environment is removed.
     pub worker: Option<Worker>,
     pub api: Api,
+    /// The first client's API client.
     pub client: ApiClient,
+    /// The admin's API client (problem management).
+    pub admin: ApiClient,
     pub receiver: OtlpReceiver,
     pub settings: ServiceSettings,
     pub binaries: Binaries,
@@ -53,33 +61,43 @@ impl TestBed {
             amqp_url: crate::AMQP_URL.to_string(),
             queue_prefix: env.prefix().to_string(),
             otlp_endpoint,
+            tokens: Tokens::generate(),
         };
         let mut api_settings = settings.clone();
         if let Some(url) = &options.api_amqp_url {
             api_settings.amqp_url = url.clone();
         }
-        let api = Api::start(
-            binaries,
-            &api_settings,
-            &env.database_url(),
-            &options.api_env,
-        )
-        .await?;
+        let database_url = match &options.api_postgres_url {
+            Some(server) => format!("{server}/{}", env.names.database),
+            None => env.database_url(),
+        };
+        let api = Api::start(binaries, &api_settings, &database_url, &options.api_env).await?;
+        let mut settings = settings;
+        if let Some(url) = &options.worker_amqp_url {
+            settings.amqp_url = url.clone();
+        }
         let worker = if options.no_worker {
             None
         } else {
             Some(Worker::start(binaries, &settings, &api.base_url, &[]).await?)
         };
-        let client = ApiClient::new(&api.base_url);
+        let client = ApiClient::new(&api.base_url, Some(&settings.tokens.clients[0]));
+        let admin = ApiClient::new(&api.base_url, Some(&settings.tokens.admin));
         Ok(TestBed {
             worker,
             api,
             client,
+            admin,
             receiver,
             settings,
             binaries,
             env,
         })
+    }
+
+    /// An API client with another token (or none).
+    pub fn client_with(&self, token: Option<&str>) -> ApiClient {
+        ApiClient::new(&self.api.base_url, token)
     }
 
     /// Starts (another) worker with the test's settings.

@@ -27,7 +27,10 @@ async fn bad_submissions_get_precise_problem_details() -> anyhow::Result<()> {
     )
     .await?;
     let client = &bed.client;
-    let problem = client.create_problem(&[("1\n", "1\n")], 1000, 64).await?;
+    let problem = bed
+        .admin
+        .create_problem(&[("1\n", "1\n")], 1000, 64)
+        .await?;
     let inline = |patch: Value| {
         let mut body = json!({"language": "c", "source": "int main(){}", "time_limit_ms": 1000,
             "memory_limit_mb": 64, "testcases": [{"input": "", "output": ""}]});
@@ -179,8 +182,10 @@ async fn problems_languages_health_and_openapi() -> anyhow::Result<()> {
     )
     .await?;
     let client = &bed.client;
+    let admin = &bed.admin;
+    let internal = bed.client_with(Some(&bed.settings.tokens.worker));
 
-    let (status, _, answer) = client
+    let (status, _, answer) = admin
         .post(
             "/api/v1/problems",
             &json!({"title": "", "time_limit_ms": 50, "memory_limit_mb": 64, "testcases": []}),
@@ -191,20 +196,18 @@ async fn problems_languages_health_and_openapi() -> anyhow::Result<()> {
     bad.sort();
     assert_eq!(bad, ["testcases", "time_limit_ms", "title"]);
 
-    let id = client
-        .create_problem(&[("1 2\n", "3\n")], 1500, 128)
-        .await?;
-    let (status, _, problem) = client.get(&format!("/api/v1/problems/{id}")).await?;
+    let id = admin.create_problem(&[("1 2\n", "3\n")], 1500, 128).await?;
+    let (status, _, problem) = admin.get(&format!("/api/v1/problems/{id}")).await?;
     assert_eq!(status, 200);
     assert_eq!(problem["time_limit_ms"], 1500);
     assert_eq!(problem["version"], 1);
     assert_eq!(problem["testcase_count"], 1);
-    let (status, _, _) = client
+    let (status, _, _) = admin
         .get(&format!("/api/v1/problems/{}", id + 1000))
         .await?;
     assert_eq!(status, 404);
 
-    let (status, headers, bundle) = client
+    let (status, headers, bundle) = internal
         .get(&format!("/internal/v1/problems/{id}/testcases?version=1"))
         .await?;
     assert_eq!(status, 200);
@@ -216,7 +219,7 @@ async fn problems_languages_health_and_openapi() -> anyhow::Result<()> {
         "a version never changes: {headers:?}"
     );
     assert_eq!(bundle["testcases"][0]["output"], "3\n");
-    let (status, _, _) = client
+    let (status, _, _) = internal
         .get(&format!("/internal/v1/problems/{id}/testcases?version=2"))
         .await?;
     assert_eq!(status, 404);
@@ -322,5 +325,133 @@ async fn a_long_poll_is_woken_by_the_result() -> anyhow::Result<()> {
         sum <= t["end_to_end_ms"].as_f64().unwrap_or(0.0) + 1.0,
         "stages fit in end-to-end: {t}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_roles_ownership_and_rate_limits() -> anyhow::Result<()> {
+    let bed = TestBed::start(
+        binaries!(),
+        "access",
+        TestBedOptions {
+            no_worker: true,
+            api_env: vec![
+                ("RATE_LIMIT_PER_SECOND", "1".into()),
+                ("RATE_LIMIT_BURST", "8".into()),
+            ],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let tokens = &bed.settings.tokens;
+    let anonymous = bed.client_with(None);
+    let forged = bed.client_with(Some("not-a-token"));
+    let other_client = bed.client_with(Some(&tokens.clients[1]));
+    let worker = bed.client_with(Some(&tokens.worker));
+    let submission = json!({"language": "python3", "source": "print(1)", "time_limit_ms": 1000,
+        "memory_limit_mb": 64, "testcases": [{"input": "", "output": "1\n"}]});
+
+    // No token, or a wrong one: 401 with a challenge, as problem details.
+    for who in [&anonymous, &forged] {
+        let (status, headers, body) = who.post("/api/v1/submissions", &submission).await?;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(
+            headers
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer")
+        );
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+    }
+    // A valid token of the wrong role: 403.
+    let problem = json!({"title": "t", "time_limit_ms": 1000, "memory_limit_mb": 64,
+        "testcases": [{"input": "", "output": ""}]});
+    let (status, _, body) = bed.client.post("/api/v1/problems", &problem).await?;
+    assert_eq!(status, 403, "clients do not manage problems: {body}");
+    let (status, _, _) = worker.post("/api/v1/submissions", &submission).await?;
+    assert_eq!(status, 403, "the worker token does not submit");
+    let (status, _, _) = bed.client.get("/internal/v1/problems/1/testcases").await?;
+    assert_eq!(status, 403, "clients do not read test cases");
+
+    // A client reads its own submissions only; the admin reads all.
+    let mine = bed.client.submit(&submission).await?;
+    let path = format!(
+        "/api/v1/submissions/{}",
+        mine["id"].as_str().unwrap_or_default()
+    );
+    let (status, _, _) = bed.client.get(&path).await?;
+    assert_eq!(status, 200);
+    let (status, _, body) = other_client.get(&path).await?;
+    assert_eq!(
+        status, 404,
+        "another client's submission looks missing: {body}"
+    );
+    let (status, _, _) = bed.admin.get(&path).await?;
+    assert_eq!(status, 200);
+
+    // The burst is 8 requests; the 9th within the second is refused with Retry-After.
+    let mut limited = None;
+    for _ in 0..20 {
+        let (status, headers, body) = other_client.get(&path).await?;
+        if status == 429 {
+            limited = Some((headers, body));
+            break;
+        }
+    }
+    let (headers, body) = limited.expect("the rate limit applies");
+    assert!(
+        headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|s| s >= 1),
+        "{headers:?}"
+    );
+    assert_eq!(body["status"], 429);
+    // Limits are per token: the first client is not affected.
+    let (status, _, _) = bed.client.get(&path).await?;
+    assert_eq!(status, 200);
+
+    // Tokens never reach the logs.
+    let output = bed.api.process.output();
+    for secret in [
+        &tokens.clients[0],
+        &tokens.clients[1],
+        &tokens.admin,
+        &tokens.worker,
+    ] {
+        assert!(!output.contains(secret.as_str()), "a token was logged");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_refuse_to_start_without_tokens() -> anyhow::Result<()> {
+    let bin = binaries!();
+    for exe in [bin.api, bin.worker] {
+        let output = tokio::process::Command::new(exe)
+            .env_clear()
+            .env(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/never_created",
+            )
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .output()
+            .await?;
+        assert!(
+            !output.status.success(),
+            "{exe} must not start without tokens"
+        );
+        let text = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert!(
+            text.contains("--insecure-dev"),
+            "{exe} says how to proceed: {text}"
+        );
+    }
     Ok(())
 }

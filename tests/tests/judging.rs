@@ -175,7 +175,7 @@ async fn every_language_reaches_every_verdict() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn problem_test_cases_are_fetched_versioned_and_reported_per_case() -> anyhow::Result<()> {
     let bed = TestBed::start(binaries!(), "problem", TestBedOptions::default()).await?;
-    let problem = bed.client.create_problem(&A_PLUS_B, 1000, 128).await?;
+    let problem = bed.admin.create_problem(&A_PLUS_B, 1000, 128).await?;
     let source = "a, b = map(int, input().split())\nprint(a + b)\n";
     let submit = json!({"problem_id": problem, "language": "python3", "source": source});
 
@@ -200,14 +200,15 @@ async fn problem_test_cases_are_fetched_versioned_and_reported_per_case() -> any
 
     // A new version whose second case the same program fails; later cases are skipped.
     let (status, _, body) = bed
-        .client
+        .admin
         .post_raw(&format!("/api/v1/problems/{problem}/testcases"), Vec::new())
         .await?;
     assert_eq!(status, 405, "PUT only: {body}");
-    let response = reqwest::Client::new()
-        .put(
-            bed.client
-                .url(&format!("/api/v1/problems/{problem}/testcases")),
+    let response = bed
+        .admin
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/problems/{problem}/testcases"),
         )
         .json(&json!({"testcases": [
             {"input": "1 1\n", "output": "2\n"},

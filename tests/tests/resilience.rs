@@ -177,7 +177,7 @@ async fn submissions_are_accepted_while_the_broker_is_unreachable() -> anyhow::R
     };
     let bed = TestBed::start(binaries!(), "outage", options).await?;
 
-    proxy.cut();
+    proxy.cut().await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         let accepted = bed.client.submit(&inline_submission()).await?;
@@ -253,7 +253,7 @@ async fn an_infrastructure_failure_is_retried_then_reported_as_server_error() ->
         e2e_tests::services::Worker::start(bed.binaries, &bed.settings, "http://127.0.0.1:9", &[])
             .await?;
     let problem = bed
-        .client
+        .admin
         .create_problem(&[("1 2\n", "3\n")], 1000, 64)
         .await?;
     let accepted = bed

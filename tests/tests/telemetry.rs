@@ -54,15 +54,16 @@ fn assert_child(child: &ReceivedSpan, parent: &ReceivedSpan) {
 async fn one_submission_is_one_connected_trace_with_logs_and_metrics() -> anyhow::Result<()> {
     let bed = TestBed::start(binaries!(), "trace", TestBedOptions::default()).await?;
     let problem = bed
-        .client
+        .admin
         .create_problem(&[("1 2\n", "3\n"), ("2 3\n", "5\n")], 1000, 64)
         .await?;
 
     // The caller's trace is continued.
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
-    let response = reqwest::Client::new()
-        .post(bed.client.url("/api/v1/submissions"))
+    let response = bed
+        .client
+        .request(reqwest::Method::POST, "/api/v1/submissions")
         .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
         .json(&json!({"problem_id": problem, "language": "c",
             "source": "#include <stdio.h>\nint main(){int a,b;scanf(\"%d %d\",&a,&b);printf(\"%d\\n\",a+b);}\n"}))

@@ -5,8 +5,10 @@
 //! woken by the result consumer as soon as the verdict is committed; it never polls the
 //! database in a loop.
 
+use crate::access::Caller;
 use crate::problem_details::{ApiError, ApiJson};
 use crate::state::AppState;
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use messaging::TestcaseResult;
@@ -68,6 +70,7 @@ pub struct Timings {
 #[derive(sqlx::FromRow)]
 struct SubmissionRow {
     id: Uuid,
+    owner: String,
     status: String,
     verdict: Option<String>,
     language: String,
@@ -96,6 +99,7 @@ struct SubmissionRow {
     (status = 404, body = crate::problem_details::ProblemDetails)))]
 pub async fn get_submission(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<WaitQuery>,
 ) -> Result<ApiJson<SubmissionView>, ApiError> {
@@ -105,6 +109,10 @@ pub async fn get_submission(
     // Subscribe before reading, so a verdict stored in between still wakes us.
     let mut finished = state.completions.subscribe();
     let mut row = load(&state, id).await?;
+    // Someone else's submission looks exactly like a missing one.
+    if !caller.may_read(&row.owner) {
+        return Err(ApiError::NotFound(format!("no submission with id `{id}`")));
+    }
     if row.status != "done" && !wait.is_zero() {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -129,7 +137,7 @@ pub async fn get_submission(
 
 async fn load(state: &AppState, id: Uuid) -> Result<SubmissionRow, ApiError> {
     sqlx::query_as::<_, SubmissionRow>(
-        "SELECT id, status, verdict, language, problem_id, problem_version, compile_output, \
+        "SELECT id, owner, status, verdict, language, problem_id, problem_version, compile_output, \
          results, error, worker_id, trace_id, accepted_at, published_at, consumed_at, judged_at, \
          stored_at, queue_wait_ms, testcase_fetch_ms, compile_ms, run_ms \
          FROM submissions WHERE id = $1",

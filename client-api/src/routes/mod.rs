@@ -1,4 +1,4 @@
-//! The HTTP routes, one module per endpoint group.
+//! The HTTP routes, one module per endpoint group, each group behind the role it needs.
 
 mod get_submission;
 mod health;
@@ -10,6 +10,7 @@ mod submit;
 
 pub use openapi::ApiDoc;
 
+use crate::access::{require_admin, require_client, require_worker};
 use crate::http_telemetry::trace_http;
 use crate::state::AppState;
 use axum::Router;
@@ -20,26 +21,45 @@ use axum::routing::{get, post, put};
 pub const MAX_BODY_BYTES: usize = 17 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let client = Router::new()
+        .route("/api/v1/submissions", post(submit::submit))
+        .route(
+            "/api/v1/submissions/{id}",
+            get(get_submission::get_submission),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_client,
+        ));
+    let admin = Router::new()
         .route("/api/v1/problems", post(problems::create_problem))
         .route("/api/v1/problems/{id}", get(problems::get_problem))
         .route(
             "/api/v1/problems/{id}/testcases",
             put(problems::replace_testcases),
         )
-        .route("/api/v1/submissions", post(submit::submit))
-        .route(
-            "/api/v1/submissions/{id}",
-            get(get_submission::get_submission),
-        )
-        .route("/api/v1/languages", get(languages::list_languages))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_admin,
+        ));
+    let worker = Router::new()
         .route(
             "/internal/v1/problems/{id}/testcases",
             get(internal_testcases::get_testcases),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_worker,
+        ));
+    Router::new()
+        .merge(client)
+        .merge(admin)
+        .merge(worker)
+        .route("/api/v1/languages", get(languages::list_languages))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::openapi_json))
+        // Outermost, so rejected requests (401, 403, 429) are traced and measured too.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             trace_http,

@@ -4,11 +4,13 @@
 //! means "in the queue". When it is not, the submission is still accepted (it is committed
 //! with its outbox row) and the outbox relay publishes it later.
 
+use crate::access::Caller;
 use crate::domain::{FieldError, MemoryLimit, SourceCode, TestcaseSet, TimeLimit};
 use crate::problem_details::{ApiError, ApiJson};
 use crate::state::AppState;
 use crate::submission_publisher::{SubmissionPublisher, mark_published, release_claim};
 use crate::submission_store::{NewSubmission, store_submission};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -65,6 +67,7 @@ struct Validated {
     (status = 503, body = crate::problem_details::ProblemDetails)))]
 pub async fn submit(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<SubmitRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let accepted_at = Utc::now();
@@ -87,6 +90,7 @@ pub async fn submit(
         problem_version: valid.problem_version,
         trace_id: trace_id.clone(),
         trace_context: trace_headers::context_to_map(&request_context),
+        owner: caller.owner().to_string(),
         accepted_at,
     };
     store_submission(&state.pool, &new).await?;
