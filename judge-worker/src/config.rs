@@ -7,7 +7,11 @@ use std::path::PathBuf;
 /// Which [`sandbox::Sandbox`] runs compilers and programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SandboxKind {
-    /// Child processes with rlimits and a wall-clock killer; no isolation (development only).
+    /// Namespaces, a fresh read-only root, per-slot cgroups and uids, seccomp, rlimits. Needs
+    /// root (or the container privileges listed in docker-compose.yml).
+    Namespaces,
+    /// Child processes with rlimits and a wall-clock killer; no isolation. For development on
+    /// machines where the worker cannot be root.
     Plain,
 }
 
@@ -48,8 +52,19 @@ pub struct Config {
     pub languages_file: Option<PathBuf>,
 
     /// Sandbox implementation.
-    #[arg(long, env = "SANDBOX", value_enum, default_value = "plain")]
+    #[arg(long, env = "SANDBOX", value_enum, default_value = "namespaces")]
     pub sandbox: SandboxKind,
+
+    /// First uid of the sandbox slots (slot n runs as uid and gid base + n). Workers sharing a
+    /// host (or a uid space) need disjoint ranges. Default: 60000 + 64 × a number derived
+    /// from the host name and pid.
+    #[arg(long, env = "SANDBOX_BASE_UID")]
+    pub sandbox_base_uid: Option<u32>,
+
+    /// Name of the cgroup the sandbox creates under the worker's own (default:
+    /// `judge-sandbox-<pid>`, so workers sharing a host never share slots).
+    #[arg(long, env = "SANDBOX_CGROUP")]
+    pub sandbox_cgroup: Option<String>,
 
     /// Test-case sets kept in memory (by problem id and version).
     #[arg(long, env = "TESTCASE_CACHE_ENTRIES", default_value = "128")]
@@ -78,6 +93,24 @@ pub struct Config {
 }
 
 impl Config {
+    /// Uid range start for the sandbox slots.
+    pub fn sandbox_base_uid(&self, worker_id: &str) -> u32 {
+        self.sandbox_base_uid.unwrap_or_else(|| {
+            // FNV-1a of `hostname@pid`: stable for this process, spread across 1000 ranges.
+            let hash = worker_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            60_000 + 64 * (hash % 1000) as u32
+        })
+    }
+
+    /// Cgroup name for the sandbox slots.
+    pub fn sandbox_cgroup(&self) -> String {
+        self.sandbox_cgroup
+            .clone()
+            .unwrap_or_else(|| format!("judge-sandbox-{}", std::process::id()))
+    }
+
     /// The worker token from `WORKER_TOKEN_FILE` or `WORKER_TOKEN` (trimmed).
     pub fn token(&self) -> std::io::Result<Option<String>> {
         let raw = match &self.worker_token_file {

@@ -12,6 +12,11 @@ use messaging::Topology;
 use messaging::language::{LanguageTable, LanguageTableError};
 use messaging::semconv::BrokerEndpoint;
 use sandbox::Sandbox;
+use sandbox::namespaces::{NamespaceConfig, NamespaceSandbox, remove_stale_cgroups};
+
+/// Default sandbox cgroups are named `judge-sandbox-<pid>`.
+const STALE_CGROUP_PREFIX: &str = "judge-sandbox-";
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +32,8 @@ pub enum StartupError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot start the sandbox: {0}")]
+    Sandbox(#[from] sandbox::SandboxError),
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
     #[error("cannot read WORKER_TOKEN_FILE: {0}")]
@@ -67,12 +74,32 @@ impl Application {
             path: work_root.clone(),
             source,
         })?;
+        let concurrency = config.concurrency();
+        let worker_id = worker_id();
         let sandbox: Arc<dyn Sandbox> = match config.sandbox {
-            SandboxKind::Plain => Arc::new(sandbox::plain::PlainProcess::new()),
+            SandboxKind::Namespaces => Arc::new({
+                // Cgroups left by workers that were killed (SIGKILL skips all cleanup).
+                match remove_stale_cgroups(STALE_CGROUP_PREFIX) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "removed cgroups of dead workers"),
+                    Err(e) => tracing::warn!(error = %e, "could not remove stale sandbox cgroups"),
+                }
+                NamespaceSandbox::new(NamespaceConfig {
+                    slots: concurrency,
+                    base_uid: config.sandbox_base_uid(&worker_id),
+                    cgroup_name: config.sandbox_cgroup(),
+                    ..NamespaceConfig::default()
+                })?
+            }),
+            SandboxKind::Plain => {
+                tracing::warn!(
+                    "SANDBOX=plain: submissions run as unisolated child processes; development only"
+                );
+                Arc::new(sandbox::plain::PlainProcess::new())
+            }
         };
         tracing::info!(sandbox = sandbox.kind(), work_root = %work_root.display(), "sandbox ready");
         let metrics = Arc::new(WorkerMetrics::new());
-        let concurrency = config.concurrency();
         let worker = Worker {
             engine: Arc::new(JudgeEngine::new(languages, sandbox, work_root.clone())),
             fetcher: TestcaseFetcher::new(
@@ -87,7 +114,7 @@ impl Application {
             endpoint: BrokerEndpoint::from_url(&config.amqp_url),
             amqp_url: config.amqp_url.clone(),
             concurrency,
-            worker_id: worker_id(),
+            worker_id,
         };
         Ok(Application {
             worker: Arc::new(worker),

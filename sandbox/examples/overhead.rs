@@ -1,7 +1,8 @@
 //! Per-run overhead of the namespace sandbox over a bare fork/exec, and hello-world
 //! throughput at concurrency 1 and 2.
 //!
-//! Run as root: `cargo run --release -p sandbox --example overhead [-- --runs N --hello-runs M]`
+//! Run as root: `cargo run --release -p sandbox --example overhead [-- --runs N --hello-runs M
+//! --worker-rss-mb R]`
 //!
 //! - Overhead: the same tiny static binary (`gcc -static -O2`, it writes 3 bytes) run N times
 //!   (default 1000) bare (`std::process::Command`, stdout/stderr piped, like the sandbox
@@ -9,6 +10,8 @@
 //!   difference of the medians.
 //! - Throughput: C hello (dynamically linked, `printf`) and Python hello (`/usr/bin/python3`)
 //!   through the sandbox, M runs per thread (default 200), one slot per thread.
+//! - `--worker-rss-mb R` first touches R MiB in this process, to see what a bigger worker
+//!   costs (its page tables are copied when the sandbox clones).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -78,6 +81,9 @@ fn arg(name: &str, default: usize) -> usize {
 fn main() {
     let runs = arg("--runs", 1000);
     let hello_runs = arg("--hello-runs", 200);
+    let ballast_mb = arg("--worker-rss-mb", 0);
+    let ballast: Vec<u8> = vec![1u8; ballast_mb << 20];
+    println!("worker ballast: {} MiB", ballast.len() >> 20);
     let dir = std::env::temp_dir().join(format!("sandbox-overhead-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create work dir");
@@ -192,5 +198,6 @@ fn main() {
         }
     }
     drop(sandbox);
+    drop(ballast);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -254,3 +254,100 @@ async fn problem_test_cases_are_fetched_versioned_and_reported_per_case() -> any
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_submissions_are_contained_and_the_worker_keeps_serving() -> anyhow::Result<()> {
+    let bed = TestBed::start(binaries!(), "hostile", TestBedOptions::default()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let one_case = |language: &str, source: String, output: &str| {
+        json!({"language": language, "source": source, "time_limit_ms": 1000,
+               "memory_limit_mb": 64, "testcases": [{"input": "", "output": output}]})
+    };
+    let cases = vec![
+        (
+            "fork bomb",
+            one_case(
+                "c",
+                "#include <unistd.h>\nint main(){for(;;)fork();}\n".into(),
+                "",
+            ),
+        ),
+        (
+            "read /etc/shadow",
+            one_case("python3", "print(open('/etc/shadow').read())\n".into(), ""),
+        ),
+        (
+            "connect to the host",
+            one_case(
+                "python3",
+                format!(
+                    "import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\nprint('connected')\n"
+                ),
+                "connected\n",
+            ),
+        ),
+        (
+            "write outside the work dir",
+            one_case(
+                "python3",
+                "open('/usr/pwned', 'w').write('x')\nprint('written')\n".into(),
+                "written\n",
+            ),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (name, body) in &cases {
+        ids.push((
+            *name,
+            bed.client.submit(body).await?["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ));
+    }
+    // The environment a program sees is exactly the language's: no worker secrets.
+    let env = bed
+        .client
+        .submit(&one_case(
+            "python3",
+            "import os\nprint(sorted(os.environ))\n".into(),
+            "['LANG', 'PATH', 'PYTHONIOENCODING']\n",
+        ))
+        .await?;
+    for (name, id) in ids {
+        let done = bed.client.wait_done(&id).await?;
+        let verdict = done["verdict"].as_str().unwrap_or_default();
+        assert!(
+            !["Accepted", "ServerError"].contains(&verdict),
+            "{name} must be stopped by the sandbox, got {verdict}: {done}"
+        );
+    }
+    let done = bed
+        .client
+        .wait_done(env["id"].as_str().unwrap_or_default())
+        .await?;
+    assert_eq!(done["verdict"], "Accepted", "clean environment: {done}");
+    assert!(!std::path::Path::new("/usr/pwned").exists());
+    // No connection reached the host.
+    assert!(
+        tokio::time::timeout(std::time::Duration::ZERO, listener.accept())
+            .await
+            .is_err(),
+        "a sandboxed program connected to the host"
+    );
+
+    let ok = bed
+        .client
+        .submit(&one_case("python3", "print(6 * 7)\n".into(), "42\n"))
+        .await?;
+    let done = bed
+        .client
+        .wait_done(ok["id"].as_str().unwrap_or_default())
+        .await?;
+    assert_eq!(
+        done["verdict"], "Accepted",
+        "the worker keeps serving: {done}"
+    );
+    Ok(())
+}

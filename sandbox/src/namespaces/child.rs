@@ -1,0 +1,588 @@
+//! The code between `clone` and `execve`: the run's init and the program's process.
+//!
+//! The worker clones **init** into fresh PID, IPC and UTS namespaces. Init joins the slot's
+//! empty network namespace and the prepared root (see `root.rs`), takes a private copy of that
+//! mount namespace, mounts the run's `/proc`, `/tmp` and `/box` into it, and clones the
+//! **program**'s process. That one joins the slot's cgroups, resets its signal state, drops
+//! every privilege, installs the seccomp filter and execs. Init waits for it, sends its wait status to the worker and
+//! exits; the kernel then kills everything else left in the PID namespace (double-forked
+//! daemons included), so a run can never outlive its main process.
+//!
+//! Init stays root, outside the slot cgroup and out of the program's reach (another uid, so
+//! it cannot be signalled or traced; `hidepid` hides it in `/proc`). The program is not PID 1:
+//! PID 1 ignores default-action signals, and `raise(SIGSEGV)` must still kill a program.
+//!
+//! Neither process copies the worker's address space: init is cloned with `CLONE_VM` onto a
+//! stack of its own, and the program's process is cloned from init with `CLONE_VM |
+//! CLONE_VFORK` (init waits until it execs). Copying the page tables of a worker with a few
+//! hundred MiB resident would cost tens of milliseconds per run; sharing costs nothing. The
+//! price is discipline: this code runs inside the worker's memory, next to its other threads,
+//! so it only reads the plan the worker prepared (kept alive and unchanged until init is
+//! gone), writes only its own stack, and makes system calls with inline `syscall`
+//! instructions (`sys::raw`) so it never touches `errno` or anything else in the worker
+//! thread's TLS. No allocation, no locks, no panics, no libc, no Rust I/O. Signals are
+//! blocked in init for its whole life (the worker blocks them around the clone) so none of
+//! the worker's handlers can run in it. Failures go to the worker as a fixed-size [`Record`]
+//! on a pipe that closes on `execve`.
+//!
+//! One visible side effect: the uid change in the program's process, made while it still
+//! shares the worker's memory, marks that memory non-dumpable (`commit_creds`), so the worker
+//! stops producing core dumps after its first run (as with `posix_spawn` + `RESETIDS`).
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+use libc::{c_char, c_int};
+
+use super::sys;
+
+/// Where setup failed, reported to the worker with the errno.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    ParentGone = 1,
+    CloseFds,
+    JoinNetns,
+    JoinRoot,
+    CopyRoot,
+    MountProc,
+    MountTmp,
+    MountWorkDir,
+    Hostname,
+    ForkProgram,
+    WaitProgram,
+    JoinCgroup,
+    UnshareCgroup,
+    Setsid,
+    Stdio,
+    Chdir,
+    Signals,
+    Rlimit,
+    DropCapabilities,
+    Groups,
+    Gid,
+    Uid,
+    NoNewPrivs,
+    Seccomp,
+    Exec,
+    // Stages of the root-template helper (root.rs).
+    RootNamespace,
+    RootPrivate,
+    RootTmpfs,
+    RootBuild,
+    RootPivot,
+    RootReadOnly,
+}
+
+impl Stage {
+    const ALL: [Stage; 31] = [
+        Stage::ParentGone,
+        Stage::CloseFds,
+        Stage::JoinNetns,
+        Stage::JoinRoot,
+        Stage::CopyRoot,
+        Stage::MountProc,
+        Stage::MountTmp,
+        Stage::MountWorkDir,
+        Stage::Hostname,
+        Stage::ForkProgram,
+        Stage::WaitProgram,
+        Stage::JoinCgroup,
+        Stage::UnshareCgroup,
+        Stage::Setsid,
+        Stage::Stdio,
+        Stage::Chdir,
+        Stage::Signals,
+        Stage::Rlimit,
+        Stage::DropCapabilities,
+        Stage::Groups,
+        Stage::Gid,
+        Stage::Uid,
+        Stage::NoNewPrivs,
+        Stage::Seccomp,
+        Stage::Exec,
+        Stage::RootNamespace,
+        Stage::RootPrivate,
+        Stage::RootTmpfs,
+        Stage::RootBuild,
+        Stage::RootPivot,
+        Stage::RootReadOnly,
+    ];
+
+    pub fn from_u32(v: u32) -> Option<Stage> {
+        Stage::ALL.iter().copied().find(|s| *s as u32 == v)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stage::ParentGone => "worker exited during setup",
+            Stage::CloseFds => "closing inherited descriptors",
+            Stage::JoinNetns => "joining the empty network namespace",
+            Stage::JoinRoot => "joining the prepared root",
+            Stage::CopyRoot => "copying the root mount namespace",
+            Stage::MountProc => "mounting /proc",
+            Stage::MountTmp => "mounting /tmp",
+            Stage::MountWorkDir => "mounting the work dir",
+            Stage::Hostname => "setting the hostname",
+            Stage::ForkProgram => "forking the program",
+            Stage::WaitProgram => "waiting for the program",
+            Stage::JoinCgroup => "joining the slot cgroup",
+            Stage::UnshareCgroup => "unsharing the cgroup namespace",
+            Stage::Setsid => "setsid",
+            Stage::Stdio => "setting up stdin/stdout/stderr",
+            Stage::Chdir => "entering the work dir",
+            Stage::Signals => "resetting signal dispositions",
+            Stage::Rlimit => "setting rlimits",
+            Stage::DropCapabilities => "dropping capabilities",
+            Stage::Groups => "clearing supplementary groups",
+            Stage::Gid => "setting the gid",
+            Stage::Uid => "setting the uid",
+            Stage::NoNewPrivs => "setting no_new_privs",
+            Stage::Seccomp => "installing the seccomp filter",
+            Stage::Exec => "executing the program",
+            Stage::RootNamespace => "root template: unsharing the mount namespace",
+            Stage::RootPrivate => "root template: making mounts private",
+            Stage::RootTmpfs => "root template: mounting the root tmpfs",
+            Stage::RootBuild => "root template: populating the root",
+            Stage::RootPivot => "root template: pivot_root",
+            Stage::RootReadOnly => "root template: making the root read-only",
+        }
+    }
+}
+
+/// One message from a child to the worker. 16 bytes, so each write is atomic on a pipe.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    pub kind: u32,
+    pub stage: u32,
+    pub errno: i32,
+    pub status: i32,
+}
+
+pub const RECORD_SIZE: usize = std::mem::size_of::<Record>();
+/// Setup failed at `stage` with `errno`.
+pub const KIND_FAILED: u32 = 1;
+/// The program ended; `status` is its wait status.
+pub const KIND_EXITED: u32 = 2;
+/// The root template is ready (root.rs helper).
+pub const KIND_READY: u32 = 3;
+
+impl Record {
+    pub fn to_bytes(self) -> [u8; RECORD_SIZE] {
+        let mut out = [0u8; RECORD_SIZE];
+        out[0..4].copy_from_slice(&self.kind.to_ne_bytes());
+        out[4..8].copy_from_slice(&self.stage.to_ne_bytes());
+        out[8..12].copy_from_slice(&self.errno.to_ne_bytes());
+        out[12..16].copy_from_slice(&self.status.to_ne_bytes());
+        out
+    }
+
+    pub fn from_bytes(b: &[u8; RECORD_SIZE]) -> Record {
+        let word = |i: usize| [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        Record {
+            kind: u32::from_ne_bytes(word(0)),
+            stage: u32::from_ne_bytes(word(4)),
+            errno: i32::from_ne_bytes(word(8)),
+            status: i32::from_ne_bytes(word(12)),
+        }
+    }
+}
+
+/// Send a record to the worker.
+pub fn report(fd: RawFd, record: Record) {
+    sys::raw_write_all(fd, &record.to_bytes());
+}
+
+/// Report a failure at `stage` with `errno` and exit.
+pub fn fail(fd: RawFd, stage: Stage, errno: i32) -> ! {
+    report(
+        fd,
+        Record {
+            kind: KIND_FAILED,
+            stage: stage as u32,
+            errno,
+            status: 0,
+        },
+    );
+    sys::raw_exit(127)
+}
+
+/// What init does, prepared by the worker before cloning.
+pub struct InitPlan<'a> {
+    /// Descriptors init keeps (sorted); every other inherited one is closed first thing, so
+    /// init does not hold another slot's pipes open for the length of this run.
+    pub keep_fds: &'a [RawFd],
+    /// The worker process; if it is already gone, setup stops.
+    pub worker_pidfd: RawFd,
+    /// Write end of the report pipe (close-on-exec).
+    pub status_fd: RawFd,
+    pub netns_fd: RawFd,
+    /// The prepared root's mount namespace.
+    pub root_fd: RawFd,
+    /// Detached bind mount of the work dir, attached at `/box`.
+    pub work_tree_fd: RawFd,
+    pub hostname: &'a CStr,
+    pub proc_options: &'a CStr,
+    pub tmp_options: &'a CStr,
+    /// Top of the stack the program's process starts on.
+    pub program_stack: *mut u8,
+    pub program: ProgramPlan<'a>,
+}
+
+/// What the program's process does before `execve`.
+pub struct ProgramPlan<'a> {
+    pub stdin_fd: RawFd,
+    pub stdout_fd: RawFd,
+    pub stderr_fd: RawFd,
+    /// Open `cgroup.procs` files of the slot; writing "0" moves the writer in.
+    pub cgroup_procs_fds: &'a [RawFd],
+    pub rlimits: &'a [(libc::__rlimit_resource_t, libc::rlimit)],
+    pub cap_last: c_int,
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    pub filters: &'a [libc::sock_fprog],
+    pub path: *const c_char,
+    pub argv: *const *const c_char,
+    pub envp: *const *const c_char,
+}
+
+pub const WORK_DIR: &CStr = c"/box";
+
+/// The kernel's `struct sigaction` (x86-64), for `rt_sigaction`.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Fail at `stage` if a raw system call returned `-errno`.
+fn check(ret: isize, fd: RawFd, stage: Stage) -> isize {
+    if ret < 0 {
+        fail(fd, stage, (-ret) as i32);
+    }
+    ret
+}
+
+fn ptr<T: ?Sized>(p: *const T) -> usize {
+    p.cast::<u8>() as usize
+}
+
+/// Where the worker's clone of init starts.
+///
+/// # Safety
+/// `arg` points to an [`InitPlan`] that the worker keeps alive and unchanged until init is
+/// gone; init runs on its own stack with all signals blocked (see the module doc).
+pub unsafe extern "C" fn init_entry(arg: *mut libc::c_void) -> ! {
+    // SAFETY: per the contract above.
+    unsafe { init_main(&*(arg as *const InitPlan)) }
+}
+
+/// Init's whole life. Never returns.
+///
+/// # Safety
+/// As [`init_entry`].
+unsafe fn init_main(plan: &InitPlan) -> ! {
+    let st = plan.status_fd;
+    // SAFETY (whole block): raw syscalls on descriptors and C strings prepared by the worker.
+    unsafe {
+        // If the worker dies, so does the run (and with init, the whole PID namespace).
+        check(
+            sys::raw3(
+                libc::SYS_prctl,
+                libc::PR_SET_PDEATHSIG as usize,
+                libc::SIGKILL as usize,
+                0,
+            ),
+            st,
+            Stage::ParentGone,
+        );
+        // ...unless it died before the line above: then nobody would kill us.
+        let mut pfd = libc::pollfd {
+            fd: plan.worker_pidfd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if sys::raw3(libc::SYS_poll, ptr(&mut pfd as *mut libc::pollfd), 1, 0) != 0 {
+            fail(st, Stage::ParentGone, libc::ESRCH);
+        }
+        sys::raw_close_all_but(plan.keep_fds);
+
+        let setns = |fd: RawFd, kind: c_int, stage: Stage| {
+            check(
+                sys::raw3(libc::SYS_setns, fd as usize, kind as usize, 0),
+                st,
+                stage,
+            )
+        };
+        setns(plan.netns_fd, libc::CLONE_NEWNET, Stage::JoinNetns);
+        setns(plan.root_fd, libc::CLONE_NEWNS, Stage::JoinRoot);
+        // A private copy: this run's /proc, /tmp and /box must not appear in the template
+        // other runs share, and they vanish with the copy when the run ends.
+        check(
+            sys::raw3(libc::SYS_unshare, libc::CLONE_NEWNS as usize, 0, 0),
+            st,
+            Stage::CopyRoot,
+        );
+        let common = (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as usize;
+        let mount = |src: &CStr, dst: &CStr, data: &CStr, stage: Stage| {
+            check(
+                sys::raw(
+                    libc::SYS_mount,
+                    [
+                        ptr(src.as_ptr()),
+                        ptr(dst.as_ptr()),
+                        ptr(src.as_ptr()),
+                        common,
+                        ptr(data.as_ptr()),
+                        0,
+                    ],
+                ),
+                st,
+                stage,
+            )
+        };
+        mount(c"proc", c"/proc", plan.proc_options, Stage::MountProc);
+        mount(c"tmpfs", c"/tmp", plan.tmp_options, Stage::MountTmp);
+        check(
+            sys::raw(
+                libc::SYS_move_mount,
+                [
+                    plan.work_tree_fd as usize,
+                    ptr(c"".as_ptr()),
+                    libc::AT_FDCWD as usize,
+                    ptr(WORK_DIR.as_ptr()),
+                    sys::MOVE_MOUNT_F_EMPTY_PATH as usize,
+                    0,
+                ],
+            ),
+            st,
+            Stage::MountWorkDir,
+        );
+        let name = plan.hostname.to_bytes();
+        check(
+            sys::raw3(libc::SYS_sethostname, ptr(name.as_ptr()), name.len(), 0),
+            st,
+            Stage::Hostname,
+        );
+        for fd in [
+            plan.netns_fd,
+            plan.root_fd,
+            plan.work_tree_fd,
+            plan.worker_pidfd,
+        ] {
+            sys::raw3(libc::SYS_close, fd as usize, 0, 0);
+        }
+
+        // vfork-style: the program's process shares this memory (the worker's) on its own
+        // stack until it execs, and init waits meanwhile. No page tables are copied.
+        let pid = sys::clone_on_stack(
+            (libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD) as libc::c_ulong,
+            plan.program_stack,
+            std::ptr::null_mut(),
+            program_entry,
+            plan as *const InitPlan as *mut libc::c_void,
+        );
+        check(pid, st, Stage::ForkProgram);
+        // Init's copies of the program's stdio: the worker sees EOF only when they are gone.
+        for fd in [
+            plan.program.stdin_fd,
+            plan.program.stdout_fd,
+            plan.program.stderr_fd,
+        ] {
+            sys::raw3(libc::SYS_close, fd as usize, 0, 0);
+        }
+
+        let status = loop {
+            let mut status: c_int = 0;
+            // Orphans re-parented to init are reaped here too, in passing.
+            let r = sys::raw(
+                libc::SYS_wait4,
+                [
+                    -1isize as usize,
+                    ptr(&mut status as *mut c_int),
+                    libc::__WALL as usize,
+                    0,
+                    0,
+                    0,
+                ],
+            );
+            if r == pid {
+                break status;
+            }
+            if r < 0 && r != -(libc::EINTR as isize) {
+                fail(st, Stage::WaitProgram, (-r) as i32);
+            }
+        };
+        report(
+            st,
+            Record {
+                kind: KIND_EXITED,
+                stage: 0,
+                errno: 0,
+                status,
+            },
+        );
+        // Exiting kills whatever the program left behind in this PID namespace.
+        sys::raw_exit(0)
+    }
+}
+
+/// Where init's clone of the program's process starts.
+///
+/// # Safety
+/// `arg` is init's [`InitPlan`]; init is suspended (`CLONE_VFORK`) until this execs or exits.
+unsafe extern "C" fn program_entry(arg: *mut libc::c_void) -> ! {
+    // SAFETY: per the contract above.
+    let plan = unsafe { &*(arg as *const InitPlan) };
+    // SAFETY: we are the freshly cloned program process.
+    unsafe { program_main(&plan.program, plan.status_fd) }
+}
+
+/// The program's process from clone to `execve`. Never returns.
+///
+/// # Safety
+/// As [`program_entry`].
+unsafe fn program_main(p: &ProgramPlan, st: RawFd) -> ! {
+    // SAFETY (whole block): raw syscalls on data prepared by the worker.
+    unsafe {
+        // Into the slot cgroup first, so every process and page of the program is counted.
+        for &fd in p.cgroup_procs_fds {
+            check(
+                sys::raw3(libc::SYS_write, fd as usize, ptr(b"0".as_ptr()), 1),
+                st,
+                Stage::JoinCgroup,
+            );
+        }
+        // Now rooted at the slot cgroup: /proc/self/cgroup shows "/" and nothing above.
+        check(
+            sys::raw3(libc::SYS_unshare, libc::CLONE_NEWCGROUP as usize, 0, 0),
+            st,
+            Stage::UnshareCgroup,
+        );
+        check(sys::raw3(libc::SYS_setsid, 0, 0, 0), st, Stage::Setsid);
+        for (from, to) in [(p.stdin_fd, 0), (p.stdout_fd, 1), (p.stderr_fd, 2)] {
+            check(
+                sys::raw3(libc::SYS_dup2, from as usize, to, 0),
+                st,
+                Stage::Stdio,
+            );
+        }
+        // Anything else still open (the report pipe included) goes at execve.
+        check(
+            sys::raw3(
+                libc::SYS_close_range,
+                3,
+                u32::MAX as usize,
+                libc::CLOSE_RANGE_CLOEXEC as usize,
+            ),
+            st,
+            Stage::Stdio,
+        );
+        check(
+            sys::raw3(libc::SYS_chdir, ptr(WORK_DIR.as_ptr()), 0, 0),
+            st,
+            Stage::Chdir,
+        );
+        // A clean signal state: ignored dispositions and the mask survive execve, and the
+        // worker blocked every signal around the clone (and ignores SIGPIPE, as every Rust
+        // binary does). The raw call: glibc's wrapper refuses its reserved signals.
+        let default = KernelSigaction {
+            handler: libc::SIG_DFL,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        for sig in 1..=64usize {
+            if sig != libc::SIGKILL as usize && sig != libc::SIGSTOP as usize {
+                sys::raw(
+                    libc::SYS_rt_sigaction,
+                    [sig, ptr(&default as *const KernelSigaction), 0, 8, 0, 0],
+                );
+            }
+        }
+        let empty: u64 = 0;
+        check(
+            sys::raw(
+                libc::SYS_rt_sigprocmask,
+                [
+                    libc::SIG_SETMASK as usize,
+                    ptr(&empty as *const u64),
+                    0,
+                    8,
+                    0,
+                    0,
+                ],
+            ),
+            st,
+            Stage::Signals,
+        );
+        sys::raw3(libc::SYS_umask, 0o022, 0, 0);
+        for (resource, limit) in p.rlimits {
+            check(
+                sys::raw(
+                    libc::SYS_prlimit64,
+                    [
+                        0,
+                        *resource as usize,
+                        ptr(limit as *const libc::rlimit),
+                        0,
+                        0,
+                        0,
+                    ],
+                ),
+                st,
+                Stage::Rlimit,
+            );
+        }
+        // Empty the bounding set while still root (needs CAP_SETPCAP), then the ambient set;
+        // the uid change below clears the permitted and effective sets.
+        for cap in 0..=p.cap_last {
+            check(
+                sys::raw3(
+                    libc::SYS_prctl,
+                    libc::PR_CAPBSET_DROP as usize,
+                    cap as usize,
+                    0,
+                ),
+                st,
+                Stage::DropCapabilities,
+            );
+        }
+        check(
+            sys::raw3(
+                libc::SYS_prctl,
+                libc::PR_CAP_AMBIENT as usize,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as usize,
+                0,
+            ),
+            st,
+            Stage::DropCapabilities,
+        );
+        check(sys::raw3(libc::SYS_setgroups, 0, 0, 0), st, Stage::Groups);
+        let (u, g) = (p.uid as usize, p.gid as usize);
+        check(sys::raw3(libc::SYS_setresgid, g, g, g), st, Stage::Gid);
+        check(sys::raw3(libc::SYS_setresuid, u, u, u), st, Stage::Uid);
+        check(
+            sys::raw3(libc::SYS_prctl, libc::PR_SET_NO_NEW_PRIVS as usize, 1, 0),
+            st,
+            Stage::NoNewPrivs,
+        );
+        for filter in p.filters {
+            check(
+                sys::raw3(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER as usize,
+                    0,
+                    ptr(filter as *const libc::sock_fprog),
+                ),
+                st,
+                Stage::Seccomp,
+            );
+        }
+        let r = sys::raw3(libc::SYS_execve, ptr(p.path), ptr(p.argv), ptr(p.envp));
+        fail(st, Stage::Exec, (-r) as i32)
+    }
+}

@@ -1,0 +1,2 @@
+import sys
+print("hello from Python", sys.version_info[0])
