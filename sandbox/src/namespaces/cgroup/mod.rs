@@ -370,32 +370,6 @@ fn kill_until_empty(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cgroup_paths_join_under_the_mount_root() {
-        let p = join_cgroup_path(Path::new("/sys/fs/cgroup/memory"), "/", "/a/b");
-        assert_eq!(p, PathBuf::from("/sys/fs/cgroup/memory/a/b"));
-        let p = join_cgroup_path(Path::new("/sys/fs/cgroup"), "/docker/x", "/docker/x/w");
-        assert_eq!(p, PathBuf::from("/sys/fs/cgroup/w"));
-    }
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape_mountinfo(r"/a\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
-    }
-
-    #[test]
-    fn keyed_values() {
-        let t = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
-        assert_eq!(keyed(t, "oom_kill", Path::new("x")).unwrap(), 3);
-        assert!(keyed(t, "nope", Path::new("x")).is_err());
-    }
-}
-
 /// Removes the cgroups of sandboxes whose worker died without cleaning up (a SIGKILL, a
 /// crash): directories `<prefix><pid>` beside where this process would create its own, whose
 /// pid is no longer running. Any process still inside is killed first. Returns how many
@@ -448,4 +422,30 @@ pub fn remove_stale(prefix: &str) -> Result<usize, SandboxError> {
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_paths_join_under_the_mount_root() {
+        let p = join_cgroup_path(Path::new("/sys/fs/cgroup/memory"), "/", "/a/b");
+        assert_eq!(p, PathBuf::from("/sys/fs/cgroup/memory/a/b"));
+        let p = join_cgroup_path(Path::new("/sys/fs/cgroup"), "/docker/x", "/docker/x/w");
+        assert_eq!(p, PathBuf::from("/sys/fs/cgroup/w"));
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo(r"/a\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+
+    #[test]
+    fn keyed_values() {
+        let t = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
+        assert_eq!(keyed(t, "oom_kill", Path::new("x")).unwrap(), 3);
+        assert!(keyed(t, "nope", Path::new("x")).is_err());
+    }
 }
