@@ -15,6 +15,17 @@ pub enum SandboxKind {
     Plain,
 }
 
+/// One-shot operator commands (without one, the worker judges).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Move messages from the dead-letter queue back to the queue they came from, then exit.
+    ReplayDeadLetters {
+        /// At most this many messages.
+        #[arg(long, default_value = "1000")]
+        limit: u64,
+    },
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "judge-worker",
@@ -22,6 +33,9 @@ pub enum SandboxKind {
     about = "Grading pipeline judge worker"
 )]
 pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// RabbitMQ URL.
     #[arg(
         long,

@@ -36,7 +36,16 @@ pub fn main_entry() -> anyhow::Result<()> {
             log_format: telemetry::LogFormat::choose(config.log_format.as_deref()),
             log_filter: config.log_filter.clone(),
         })?;
+        if let Some(config::Command::ReplayDeadLetters { limit }) = &config.command {
+            let replayed = replay_dead_letters(&config, *limit).await;
+            if let Err(e) = &replayed {
+                tracing::error!(error = %e, "replay failed");
+            }
+            guard.shutdown(Duration::from_secs(5)).await;
+            return replayed;
+        }
         let result = startup::Application::build(&config);
+
         match &result {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "judge-worker failed to start"),
@@ -50,4 +59,28 @@ pub fn main_entry() -> anyhow::Result<()> {
             result.map(|_| ()).map_err(anyhow::Error::from)
         }
     })
+}
+
+/// `judge-worker replay-dead-letters`: moves dead-lettered messages back to their queues.
+async fn replay_dead_letters(config: &config::Config, limit: u64) -> anyhow::Result<()> {
+    use lapin::options::ConfirmSelectOptions;
+    let connection = lapin::Connection::connect(
+        &config.amqp_url,
+        lapin::ConnectionProperties::default().with_connection_name("judge-worker-replay".into()),
+    )
+    .await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let topology = messaging::Topology::new(&config.queue_prefix);
+    topology.declare(&channel).await?;
+    let report = messaging::dead_letters::replay(&channel, &topology, limit).await?;
+    let _ = connection.close(200, "replay done".into()).await;
+    tracing::info!(
+        replayed = ?report.replayed,
+        kept = report.kept,
+        "dead letters replayed"
+    );
+    Ok(())
 }

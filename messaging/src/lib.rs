@@ -9,6 +9,8 @@
 
 pub mod backoff;
 pub mod contract;
+pub mod dead_letters;
+
 pub mod language;
 pub mod publish;
 pub mod semconv;

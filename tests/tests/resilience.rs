@@ -249,7 +249,7 @@ async fn an_infrastructure_failure_is_retried_then_reported_as_server_error() ->
     )
     .await?;
     // A worker that cannot reach the API for test cases.
-    let _worker =
+    let broken_worker =
         e2e_tests::services::Worker::start(bed.binaries, &bed.settings, "http://127.0.0.1:9", &[])
             .await?;
     let problem = bed
@@ -270,9 +270,44 @@ async fn an_infrastructure_failure_is_retried_then_reported_as_server_error() ->
             .contains("test cases"),
         "{done}"
     );
-    let dead = first_messages(&bed.env.topology().dead_letter_queue, 1).await?;
-    let message = SubmissionMessage::decode(&dead[0])?;
-    assert_eq!(message.submission_id.to_string(), id);
+    // Once the API is reachable again, an operator replays the dead-letter queue and the
+    // submission gets its real verdict.
+    let mut broken = broken_worker;
+    broken.process.kill().await?;
+    let _healthy = bed.start_worker().await?;
+    let replay = tokio::process::Command::new(bed.binaries.worker)
+        .env_clear()
+        .env("AMQP_URL", &bed.settings.amqp_url)
+        .env("QUEUE_PREFIX", bed.env.prefix())
+        .env("LOG_FORMAT", "json")
+        .arg("replay-dead-letters")
+        .output()
+        .await?;
+    let log = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success(), "{log}");
+    let replayed = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["message"] == "dead letters replayed")
+        .unwrap_or_else(|| panic!("no replay report in {log}"));
+    assert!(
+        replayed["fields"]["replayed"]
+            .as_str()
+            .is_some_and(|r| r.contains("\"judge.submission\": 1")),
+        "{replayed}"
+    );
+    let rejudged = bed
+        .api
+        .process
+        .wait_for_log(PATIENCE, |v| {
+            v["message"] == "submission finalized"
+                && v["fields"]["submission.id"] == id.as_str()
+                && v["fields"]["verdict"] == "Accepted"
+        })
+        .await;
+    assert!(rejudged.is_some(), "the replayed submission was judged");
+    let (_, _, view) = bed.client.get(&format!("/api/v1/submissions/{id}")).await?;
+    assert_eq!(view["verdict"], "Accepted", "{view}");
     Ok(())
 }
 
