@@ -246,7 +246,6 @@ fn is_transient(e: &sqlx::Error) -> bool {
 /// `submission.finalize`: stores the verdict once; later results for the same submission
 /// change nothing — except that a `ServerError` (the judge could not judge) is replaced when
 /// a replayed submission is judged after all.
-
 async fn finalize(state: &AppState, message: &ResultMessage) -> Result<Finalized, sqlx::Error> {
     let finalize_span = tracing::info_span!(
         span::SUBMISSION_FINALIZE,
@@ -265,7 +264,6 @@ async fn finalize(state: &AppState, message: &ResultMessage) -> Result<Finalized
              stored_at = clock_timestamp(), queue_wait_ms = $9, testcase_fetch_ms = $10, \
              compile_ms = $11, run_ms = $12, published_at = COALESCE(published_at, $13) \
              WHERE id = $1 AND (status <> 'done' OR verdict = 'ServerError') \
-
              RETURNING accepted_at, stored_at",
         )
         .bind(message.submission_id)
