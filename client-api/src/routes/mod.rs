@@ -9,6 +9,9 @@ mod problems;
 mod submit;
 
 pub use openapi::ApiDoc;
+/// Request bodies, public so the fuzz targets decode exactly what the handlers decode.
+pub use problems::{CreateProblem, ReplaceTestcases};
+pub use submit::SubmitRequest;
 
 use crate::access::{require_admin, require_client, require_worker};
 use crate::http_telemetry::trace_http;
