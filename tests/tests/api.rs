@@ -159,6 +159,37 @@ async fn bad_submissions_get_precise_problem_details() -> anyhow::Result<()> {
             .contains("priority")
     );
 
+    // Bytes that are not UTF-8, NUL characters, and bodies past the size cap.
+    let (status, _, answer) = client
+        .post_raw(
+            "/api/v1/submissions",
+            b"{\"language\": \"c\", \"source\": \"\xff\xfe\"}".to_vec(),
+        )
+        .await?;
+    assert_eq!(status, 400, "{answer}");
+    let (status, _, answer) = client
+        .post(
+            "/api/v1/submissions",
+            &inline(json!({"source": "int main(){}\u{0}"})),
+        )
+        .await?;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("NUL")
+    );
+    let huge = vec![b' '; 18 * 1024 * 1024];
+    // A client of its own: the server closes a connection whose body it refused to read.
+    let oversize = bed.client_with(Some(&bed.settings.tokens.clients[0]));
+    let (status, headers, answer) = oversize.post_raw("/api/v1/submissions", huge).await?;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+
     // Nothing invalid was stored.
     let (status, _, answer) = client.get("/api/v1/submissions/not-a-uuid").await?;
     assert_eq!(status, 404, "{answer}");

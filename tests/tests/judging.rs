@@ -288,6 +288,10 @@ async fn hostile_submissions_are_contained_and_the_worker_keeps_serving() -> any
             ),
         ),
         (
+            "compile bomb",
+            one_case("c", "#include </dev/urandom>\nint main(){}\n".into(), ""),
+        ),
+        (
             "write outside the work dir",
             one_case(
                 "python3",
