@@ -23,35 +23,20 @@ pub mod submission_publisher;
 pub mod submission_store;
 
 use clap::Parser;
-use std::time::Duration;
 
 /// The `client-api` binary: parse configuration, start telemetry, serve until SIGTERM or
 /// Ctrl-C, flush telemetry.
 pub fn main_entry() -> anyhow::Result<()> {
     let config = config::Config::parse();
-    // At least two workers: the OTLP exporter's flush at shutdown needs a free one (see
-    // shared/reference/otel-rust.md §4.1).
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let guard = telemetry::init(telemetry::TelemetryConfig {
-            service_name: "client-api",
-            service_version: env!("CARGO_PKG_VERSION"),
-            log_format: telemetry::LogFormat::choose(config.log_format.as_deref()),
-            log_filter: config.log_filter.clone(),
-        })?;
-        let result = async {
-            let app = startup::Application::build(&config).await?;
-            app.run_until_stopped(telemetry::shutdown_signal()).await
-        }
-        .await;
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "client-api failed");
-        }
-        guard.shutdown(Duration::from_secs(5)).await;
-        result.map_err(anyhow::Error::from)
-    })
+    let telemetry = telemetry::TelemetryConfig {
+        service_name: "client-api",
+        service_version: env!("CARGO_PKG_VERSION"),
+        log_format: telemetry::LogFormat::choose(config.log_format.as_deref()),
+        log_filter: config.log_filter.clone(),
+    };
+    telemetry::run_service(telemetry, || async {
+        let app = startup::Application::build(&config).await?;
+        app.run_until_stopped(telemetry::shutdown_signal()).await
+    })?;
+    Ok(())
 }

@@ -14,54 +14,29 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
-use messaging::backoff::Backoff;
-use messaging::semconv::{self, MESSAGING_SYSTEM, span};
+use messaging::consume::{ConsumerError, keep_consuming};
+use messaging::instrumentation::{MessagingMetrics, continue_from_producer};
+use messaging::semconv::{self, span};
 use messaging::topology::RESULT_ROUTING_KEY;
 use messaging::{ResultMessage, trace_headers};
 use opentelemetry::KeyValue;
-use opentelemetry::trace::TraceContextExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Results processed at once.
 const CONCURRENCY: usize = 16;
-const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
 /// How long a result is held and retried while the database is failing.
 const FINALIZE_RETRY_FOR: Duration = Duration::from_secs(300);
 
 pub async fn run_result_consumer(state: AppState, shutdown: CancellationToken) {
-    let mut backoff = Backoff::new(Duration::from_millis(200), MAX_RECONNECT_BACKOFF);
-    while !shutdown.is_cancelled() {
-        let attached = Instant::now();
-        match consume(&state, &shutdown).await {
-            Ok(()) => return,
-            Err(e) => {
-                state.result_consumer_up.store(false, Ordering::Relaxed);
-                if attached.elapsed() > Duration::from_secs(30) {
-                    backoff.reset();
-                }
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "result consumer disconnected; reconnecting");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(delay) => {},
-                }
-            }
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum ConsumerError {
-    #[error(transparent)]
-    Broker(#[from] lapin::Error),
-    #[error("the broker ended the consumer")]
-    Cancelled,
+    keep_consuming("results", &shutdown, &state.result_consumer_up, || {
+        consume(&state, &shutdown)
+    })
+    .await;
 }
 
 async fn consume(state: &AppState, shutdown: &CancellationToken) -> Result<(), ConsumerError> {
@@ -122,19 +97,15 @@ async fn consume(state: &AppState, shutdown: &CancellationToken) -> Result<(), C
 
 async fn handle_delivery(state: &AppState, delivery: lapin::message::Delivery, destination: &str) {
     let started = Instant::now();
-    let base_attributes = [
-        KeyValue::new("messaging.system", MESSAGING_SYSTEM),
-        KeyValue::new("messaging.operation.name", "process"),
-        KeyValue::new("messaging.destination.name", destination.to_string()),
-    ];
-    state.metrics.consumed_messages.add(1, &base_attributes);
+    let base_attributes = MessagingMetrics::delivery_attributes(destination);
+    state.metrics.messaging.consumed.add(1, &base_attributes);
 
     let headers = delivery.properties.headers().as_ref();
     let message = match ResultMessage::decode(&delivery.data) {
         Ok(message) => message,
         Err(e) => {
             tracing::error!(error = %e, delivery_tag = delivery.delivery_tag, "undecodable result message; sending it to the dead-letter queue");
-            state.metrics.rejected_messages.add(1, &base_attributes);
+            state.metrics.messaging.rejected.add(1, &base_attributes);
             let _ = delivery
                 .acker
                 .reject(BasicRejectOptions { requeue: false })
@@ -144,26 +115,16 @@ async fn handle_delivery(state: &AppState, delivery: lapin::message::Delivery, d
     };
     let parent = trace_headers::extract_context(headers);
     let id = message.submission_id.to_string();
-    let consumer = tracing::info_span!(
+    let consumer = messaging::consumer_span!(
         span::PROCESS_RESULT,
-        otel.kind = "consumer",
-        otel.status_code = tracing::field::Empty,
-        otel.status_description = tracing::field::Empty,
-        messaging.system = MESSAGING_SYSTEM,
-        messaging.operation.name = "process",
-        messaging.operation.type = "process",
-        messaging.destination.name = %destination,
-        messaging.rabbitmq.destination.routing_key = RESULT_ROUTING_KEY,
-        messaging.rabbitmq.message.delivery_tag = delivery.delivery_tag,
-        messaging.message.id = %id,
-        messaging.message.body.size = delivery.data.len(),
-        server.address = %state.broker_endpoint.address,
-        server.port = state.broker_endpoint.port,
-        submission.id = %id,
-        judge.verdict = message.verdict.as_str(),
+        destination,
+        RESULT_ROUTING_KEY,
+        delivery,
+        id,
+        state.broker_endpoint,
+        judge.verdict = message.verdict.as_str()
     );
-    let _ = consumer.set_parent(parent.clone());
-    consumer.add_link(parent.span().span_context().clone());
+    continue_from_producer(&consumer, parent);
 
     async {
         let outcome = finalize_with_retry(state, &message).await;
@@ -202,6 +163,7 @@ async fn handle_delivery(state: &AppState, delivery: lapin::message::Delivery, d
     .await;
     state
         .metrics
+        .messaging
         .process_duration
         .record(started.elapsed().as_secs_f64(), &base_attributes);
 }

@@ -7,10 +7,9 @@ use chrono::{DateTime, Utc};
 use lapin::types::FieldTable;
 use messaging::contract::SUBMISSION_TYPE;
 use messaging::publish::Outgoing;
-use messaging::semconv::{self, BrokerEndpoint, MESSAGING_SYSTEM, span};
+use messaging::semconv::{self, BrokerEndpoint, span};
 use messaging::topology::SUBMISSION_ROUTING_KEY;
 use messaging::{SubmissionMessage, trace_headers};
-use opentelemetry::KeyValue;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
@@ -38,22 +37,13 @@ impl SubmissionPublisher<'_> {
             BrokerError::Connect(format!("cannot serialize submission message: {e}"))
         })?;
         let id = message.submission_id.to_string();
-        let producer = tracing::info_span!(
+        let producer = messaging::producer_span!(
             span::PUBLISH_SUBMISSION,
-            otel.kind = "producer",
-            otel.status_code = tracing::field::Empty,
-            otel.status_description = tracing::field::Empty,
-            messaging.system = MESSAGING_SYSTEM,
-            messaging.operation.name = "publish",
-            messaging.operation.type = "send",
-            messaging.destination.name = %destination,
-            messaging.rabbitmq.destination.routing_key = SUBMISSION_ROUTING_KEY,
-            messaging.message.id = %id,
-            messaging.message.body.size = body.len(),
-            server.address = %self.endpoint.address,
-            server.port = self.endpoint.port,
-            submission.id = %id,
-            error.type = tracing::field::Empty,
+            destination,
+            SUBMISSION_ROUTING_KEY,
+            id,
+            body.len(),
+            self.endpoint
         );
         if let Some(parent) = parent {
             let _ = producer.set_parent(parent);
@@ -76,31 +66,18 @@ impl SubmissionPublisher<'_> {
             })
             .instrument(producer.clone())
             .await;
-        let mut attributes = vec![
-            KeyValue::new("messaging.system", MESSAGING_SYSTEM),
-            KeyValue::new("messaging.operation.name", "publish"),
-            KeyValue::new("messaging.operation.type", "send"),
-            KeyValue::new("messaging.destination.name", destination),
-            KeyValue::new("server.address", self.endpoint.address.clone()),
-            KeyValue::new("server.port", i64::from(self.endpoint.port)),
-        ];
-        match &outcome {
-            Ok(()) => {
-                self.metrics.sent_messages.add(1, &attributes);
-            }
-            Err(e) => {
-                producer.record("error.type", e.kind());
-                producer.record("otel.status_code", "ERROR");
-                producer.record("otel.status_description", e.to_string());
-                producer.in_scope(|| {
-                    tracing::warn!(error = %e, "publishing the submission failed; the outbox keeps it")
-                });
-                attributes.push(KeyValue::new("error.type", e.kind()));
-            }
+        if let Err(e) = &outcome {
+            producer.in_scope(|| {
+                tracing::warn!(error = %e, "publishing the submission failed; the outbox keeps it")
+            });
         }
-        self.metrics
-            .publish_duration
-            .record(started.elapsed().as_secs_f64(), &attributes);
+        self.metrics.messaging.record_publish(
+            &producer,
+            self.endpoint,
+            &destination,
+            started,
+            outcome.as_ref().err().map(|e| (e.kind(), e.to_string())),
+        );
         outcome.map(|()| published_at)
     }
 }

@@ -1,9 +1,9 @@
 //! The worker's metrics: queue wait, compile and run durations, verdicts, busy slots, and the
 //! messaging and HTTP-client semantic-convention instruments.
 
+use messaging::instrumentation::{MessagingMetrics, duration_histogram};
 use messaging::semconv::metric;
 use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
-use telemetry::duration_histogram;
 
 pub struct WorkerMetrics {
     pub queue_wait: Histogram<f64>,
@@ -11,11 +11,7 @@ pub struct WorkerMetrics {
     pub run_duration: Histogram<f64>,
     pub submissions: Counter<u64>,
     pub slots_busy: UpDownCounter<i64>,
-    pub consumed_messages: Counter<u64>,
-    pub process_duration: Histogram<f64>,
-    pub publish_duration: Histogram<f64>,
-    pub sent_messages: Counter<u64>,
-    pub rejected_messages: Counter<u64>,
+    pub messaging: MessagingMetrics,
     pub http_client_duration: Histogram<f64>,
 }
 
@@ -48,31 +44,7 @@ impl WorkerMetrics {
                 .with_unit("{slot}")
                 .with_description("Judging slots in use.")
                 .build(),
-            consumed_messages: meter
-                .u64_counter(metric::MESSAGING_CLIENT_CONSUMED_MESSAGES)
-                .with_unit("{message}")
-                .with_description("Messages delivered to the application.")
-                .build(),
-            process_duration: duration_histogram(
-                &meter,
-                metric::MESSAGING_PROCESS_DURATION,
-                "Duration of processing one delivered message.",
-            ),
-            publish_duration: duration_histogram(
-                &meter,
-                metric::MESSAGING_CLIENT_OPERATION_DURATION,
-                "Duration of publish (with confirm) operations.",
-            ),
-            sent_messages: meter
-                .u64_counter(metric::MESSAGING_CLIENT_SENT_MESSAGES)
-                .with_unit("{message}")
-                .with_description("Messages the broker confirmed.")
-                .build(),
-            rejected_messages: meter
-                .u64_counter(metric::MESSAGES_REJECTED)
-                .with_unit("{message}")
-                .with_description("Undecodable or invalid messages sent to the dead-letter queue.")
-                .build(),
+            messaging: MessagingMetrics::new(&meter),
             http_client_duration: duration_histogram(
                 &meter,
                 metric::HTTP_CLIENT_REQUEST_DURATION,

@@ -23,6 +23,7 @@ use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use messaging::contract::SCHEMA_VERSION;
+use messaging::instrumentation::{MessagingMetrics, continue_from_producer};
 use messaging::semconv::{MESSAGING_SYSTEM, span};
 use messaging::topology::SUBMISSION_ROUTING_KEY;
 use messaging::{
@@ -30,11 +31,10 @@ use messaging::{
     trace_headers,
 };
 use opentelemetry::KeyValue;
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry::trace::{SpanKind, Tracer};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Why no verdict was reached.
 enum Failure {
@@ -57,12 +57,8 @@ pub async fn process_delivery(
 ) {
     let consumed_at = Utc::now();
     let started = Instant::now();
-    let base_attributes = [
-        KeyValue::new("messaging.system", MESSAGING_SYSTEM),
-        KeyValue::new("messaging.operation.name", "process"),
-        KeyValue::new("messaging.destination.name", destination.to_string()),
-    ];
-    worker.metrics.consumed_messages.add(1, &base_attributes);
+    let base_attributes = MessagingMetrics::delivery_attributes(&destination);
+    worker.metrics.messaging.consumed.add(1, &base_attributes);
     let headers = delivery.properties.headers().as_ref();
 
     let message = match SubmissionMessage::decode(&delivery.data) {
@@ -75,7 +71,7 @@ pub async fn process_delivery(
                 body_bytes = delivery.data.len(),
                 "undecodable submission message; sending it to the dead-letter queue"
             );
-            worker.metrics.rejected_messages.add(1, &base_attributes);
+            worker.metrics.messaging.rejected.add(1, &base_attributes);
             let _ = delivery
                 .acker
                 .reject(BasicRejectOptions { requeue: false })
@@ -100,30 +96,20 @@ pub async fn process_delivery(
 
     let delivery_count = trace_headers::delivery_count(headers);
     let id = message.submission_id.to_string();
-    let consumer = tracing::info_span!(
+    let consumer = messaging::consumer_span!(
         span::PROCESS_SUBMISSION,
-        otel.kind = "consumer",
-        otel.status_code = tracing::field::Empty,
-        otel.status_description = tracing::field::Empty,
-        messaging.system = MESSAGING_SYSTEM,
-        messaging.operation.name = "process",
-        messaging.operation.type = "process",
-        messaging.destination.name = %destination,
-        messaging.rabbitmq.destination.routing_key = SUBMISSION_ROUTING_KEY,
-        messaging.rabbitmq.message.delivery_tag = delivery.delivery_tag,
-        messaging.message.id = %id,
-        messaging.message.body.size = delivery.data.len(),
+        destination,
+        SUBMISSION_ROUTING_KEY,
+        delivery,
+        id,
+        worker.endpoint,
         messaging.client.id = %worker.worker_id,
-        server.address = %worker.endpoint.address,
-        server.port = worker.endpoint.port,
-        submission.id = %id,
         judge.language = %message.language,
         judge.verdict = tracing::field::Empty,
         judge.delivery_count = delivery_count,
-        judge.queue_wait_ms = queue_wait.as_secs_f64() * 1000.0,
+        judge.queue_wait_ms = queue_wait.as_secs_f64() * 1000.0
     );
-    let _ = consumer.set_parent(parent.clone());
-    consumer.add_link(parent.span().span_context().clone());
+    continue_from_producer(&consumer, parent.clone());
 
     async {
         let final_attempt = delivery_count >= worker.topology.delivery_limit;
@@ -217,6 +203,7 @@ pub async fn process_delivery(
     .await;
     worker
         .metrics
+        .messaging
         .process_duration
         .record(started.elapsed().as_secs_f64(), &base_attributes);
 }

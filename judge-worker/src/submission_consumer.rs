@@ -11,26 +11,17 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
-use messaging::backoff::Backoff;
+use messaging::consume::{ConsumerError, keep_consuming};
 use messaging::semconv;
 use messaging::topology::SUBMISSION_ROUTING_KEY;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
 /// How long in-flight judges may take to finish after a shutdown request.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Debug, thiserror::Error)]
-enum ConsumerError {
-    #[error(transparent)]
-    Broker(#[from] lapin::Error),
-    #[error("the broker ended the consumer")]
-    Cancelled,
-}
 
 /// Consumes until `shutdown` is cancelled. `consuming` is true while attached to the queue.
 pub async fn run_submission_consumer(
@@ -38,25 +29,10 @@ pub async fn run_submission_consumer(
     shutdown: CancellationToken,
     consuming: Arc<AtomicBool>,
 ) {
-    let mut backoff = Backoff::new(Duration::from_millis(200), MAX_RECONNECT_BACKOFF);
-    while !shutdown.is_cancelled() {
-        let attached = Instant::now();
-        match consume(&worker, &shutdown, &consuming).await {
-            Ok(()) => return,
-            Err(e) => {
-                consuming.store(false, Ordering::Relaxed);
-                if attached.elapsed() > Duration::from_secs(30) {
-                    backoff.reset();
-                }
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "submission consumer disconnected; reconnecting");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(delay) => {},
-                }
-            }
-        }
-    }
+    keep_consuming("submissions", &shutdown, &consuming, || {
+        consume(&worker, &shutdown, &consuming)
+    })
+    .await;
 }
 
 async fn consume(

@@ -8,8 +8,10 @@
 //! - [`semconv`]: the OpenTelemetry messaging attribute names used on spans and metrics.
 
 pub mod backoff;
+pub mod consume;
 pub mod contract;
 pub mod dead_letters;
+pub mod instrumentation;
 
 pub mod language;
 pub mod publish;

@@ -14,8 +14,10 @@
 //! is down never slows the service: queues are bounded and overflow is dropped.
 
 mod console;
+mod service;
 mod signal;
 
+pub use service::{ServiceError, run_service};
 pub use signal::shutdown_signal;
 
 use opentelemetry::KeyValue;
@@ -277,21 +279,6 @@ pub fn current_trace_id() -> Option<String> {
     span_context
         .is_valid()
         .then(|| span_context.trace_id().to_string())
-}
-
-/// A histogram in seconds with the pipeline's explicit buckets (0.5 ms to 5 min), so the same
-/// metric reads well for a 1 ms broker hop and a minute-long queue wait.
-pub fn duration_histogram(
-    meter: &opentelemetry::metrics::Meter,
-    name: &'static str,
-    description: &'static str,
-) -> opentelemetry::metrics::Histogram<f64> {
-    meter
-        .f64_histogram(name)
-        .with_unit("s")
-        .with_description(description)
-        .with_boundaries(messaging::semconv::DURATION_BUCKETS_SECONDS.to_vec())
-        .build()
 }
 
 #[cfg(test)]
