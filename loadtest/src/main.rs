@@ -1,6 +1,8 @@
-//! Open-loop load generator for the grading pipeline. Not built yet: see the load-test issue.
+//! `loadtest`: see the library ([`loadtest`]) for what it does and `loadtest --help` for how.
 
-fn main() {
-    eprintln!("loadtest: not implemented yet (see the load generator issue)");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    loadtest::cli::main_entry().await
 }

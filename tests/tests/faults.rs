@@ -226,7 +226,6 @@ async fn a_thousand_submissions_survive_workers_killed_and_restarted() -> anyhow
         bed.start_worker().await?,
     ];
 
-
     let submit = {
         let client = bed.client.clone();
         tokio::spawn(async move {
