@@ -3,7 +3,7 @@
 //! what happened as a [`SubmissionRecord`]. Every await gives way to the drain deadline, so a
 //! submission that never finishes is recorded as unfinished rather than holding the run.
 
-use crate::api_client::{ApiClient, ApiError, SubmitRequest, Timings};
+use crate::api_client::{ApiClient, ApiError, SubmissionView, SubmitRequest, Timings};
 use crate::live::LiveStats;
 use crate::mix::Kind;
 use crate::otel::{Instruments, SubmissionSpan, names};
@@ -226,77 +226,84 @@ pub async fn run_submission(
         return record;
     }
 
-    let wait_url = format!(
-        "{}/api/v1/submissions/{}",
-        context.client.base_url(),
-        accepted.id
-    );
+    match wait_for_verdict(&context, &span, &accepted.id, token).await {
+        Waited::Done(view) => {
+            let view = *view;
+            let latency = due.instant.elapsed();
+            let verdict = view.verdict.unwrap_or_default();
+            let mismatch = verdict != expected;
+            live.finished.fetch_add(1, Ordering::Relaxed);
+            live.record_latency(latency);
+            instruments.record_latency(latency, program.language);
+            record_components(instruments, &view.timings);
+            span.set_attribute(KeyValue::new("judge.verdict", verdict.clone()));
+            if mismatch {
+                live.mismatched.fetch_add(1, Ordering::Relaxed);
+            }
+            let outcome = if mismatch { "mismatch" } else { "ok" };
+            instruments.count(outcome, program.language, expected);
+            span.end(mismatch.then(|| format!("expected {expected}, got {verdict}")));
+            if record.trace_url.is_none() {
+                record.trace_url = view.trace_url;
+            }
+            record.outcome = Outcome::Finished {
+                verdict,
+                error: view.error,
+                timings: Box::new(view.timings),
+                latency,
+            };
+        }
+        Waited::GaveUp { last_status } => {
+            live.unfinished.fetch_add(1, Ordering::Relaxed);
+            instruments.count("unfinished", program.language, expected);
+            span.end(Some(format!("unfinished ({last_status})")));
+            record.outcome = Outcome::Unfinished { last_status };
+        }
+    }
+    record
+}
+
+/// How waiting for a verdict ended.
+enum Waited {
+    Done(Box<SubmissionView>),
+    /// The drain deadline came first; what the submission was last seen doing.
+    GaveUp {
+        last_status: String,
+    },
+}
+
+/// Long-polls until the submission is done, retrying after errors, until the run gives up.
+async fn wait_for_verdict(
+    context: &RunContext,
+    span: &SubmissionSpan,
+    id: &str,
+    token: Option<&str>,
+) -> Waited {
+    let url = format!("{}/api/v1/submissions/{id}", context.client.base_url());
     let mut last_status = String::from("queued");
     loop {
-        let get = span.request(names::WAIT_SPAN, "GET", &wait_url);
-        let Some(answer) = unless_given_up(
-            &context.give_up,
-            context
-                .client
-                .wait_for(&accepted.id, context.poll_wait, token, &get.headers),
-        )
-        .await
-        else {
+        let get = span.request(names::WAIT_SPAN, "GET", &url);
+        let polled = context
+            .client
+            .wait_for(id, context.poll_wait, token, &get.headers);
+        let Some(answer) = unless_given_up(&context.give_up, polled).await else {
             get.end(Err("given up at the drain deadline".into()));
-            break;
+            return Waited::GaveUp { last_status };
         };
         get.end(status_of(&answer, 200));
         match answer {
-            Ok(view) if view.is_done() => {
-                let latency = due.instant.elapsed();
-                let verdict = view.verdict.unwrap_or_default();
-                let mismatch = verdict != expected;
-                live.finished.fetch_add(1, Ordering::Relaxed);
-                live.record_latency(latency);
-                instruments.record_latency(latency, program.language);
-                record_components(instruments, &view.timings);
-                span.set_attribute(KeyValue::new("judge.verdict", verdict.clone()));
-                if mismatch {
-                    live.mismatched.fetch_add(1, Ordering::Relaxed);
-                }
-                instruments.count(
-                    if mismatch { "mismatch" } else { "ok" },
-                    program.language,
-                    expected,
-                );
-                span.end(mismatch.then(|| format!("expected {expected}, got {verdict}")));
-                if record.trace_url.is_none() {
-                    record.trace_url = view.trace_url;
-                }
-                record.outcome = Outcome::Finished {
-                    verdict,
-                    error: view.error,
-                    timings: Box::new(view.timings),
-                    latency,
-                };
-                return record;
-            }
+            Ok(view) if view.is_done() => return Waited::Done(Box::new(view)),
             Ok(view) => last_status = view.status,
             Err(error) => {
                 last_status = format!("polling failed: {error}");
                 // Back off a little: the API may be restarting.
-                if unless_given_up(
-                    &context.give_up,
-                    tokio::time::sleep(Duration::from_millis(250)),
-                )
-                .await
-                .is_none()
-                {
-                    break;
+                let pause = tokio::time::sleep(Duration::from_millis(250));
+                if unless_given_up(&context.give_up, pause).await.is_none() {
+                    return Waited::GaveUp { last_status };
                 }
             }
         }
     }
-    live.unfinished.fetch_add(1, Ordering::Relaxed);
-    instruments.count("unfinished", program.language, expected);
-    span.end(Some(format!("unfinished ({last_status})")));
-    record.outcome = Outcome::Unfinished { last_status };
-    record
 }
 
 fn record_components(instruments: &Instruments, timings: &Timings) {

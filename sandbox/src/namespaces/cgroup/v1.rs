@@ -9,11 +9,13 @@
 //! - CPU: `cpuacct.usage` (nanoseconds, every task that ever ran in the cgroup).
 //!
 //! Memory still charged to an empty slot (page cache of files earlier runs wrote, e.g. the
-//! compiled binary; kernel objects freed after an RCU grace period) is part of the next
-//! run's peak. It is reclaimed with `memory.force_empty` before a run when it exceeds
-//! [`RECLAIM_ABOVE`] (a few ms when pages are dirty, so not every time), which bounds the
-//! error. Subtracting it instead would be wrong the other way: the leftovers shrink during
-//! the next run, and a small program would show a peak of zero.
+//! compiled binary; kernel objects of the last run's namespaces, freed only after an RCU grace
+//! period) would be part of the next run's peak. When it exceeds [`RECLAIM_ABOVE`], the slot's
+//! memory cgroup is replaced by a fresh one before the run: removing a cgroup takes ~2 ms
+//! whatever is still charged to it (the kernel frees that later), while reclaiming the charge
+//! in place (`memory.force_empty`) took ~100 ms whenever part of it could not be freed yet,
+//! which under load was most runs (see BENCHMARKS.md). Below the threshold the leftover stays
+//! and may be counted in the run's peak.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
@@ -27,7 +29,7 @@ use super::{
 };
 use crate::{Limits, SandboxError};
 
-/// Reclaim an empty slot's leftover charge before a run when it exceeds this.
+/// Start a run in a fresh memory cgroup when the slot's leftover charge exceeds this.
 const RECLAIM_ABOVE: u64 = 1 << 20;
 
 /// `<worker's cgroup>/<name>` in each of the three hierarchies.
@@ -142,6 +144,30 @@ impl Slot {
         keyed(&read_at0(&self.oom_control, &path)?, "oom_kill", &path)
     }
 
+    /// Replaces the (empty) slot's memory cgroup with a fresh one, leaving earlier runs'
+    /// charges behind with the old one.
+    fn renew_memory(&mut self) -> Result<(), SandboxError> {
+        if self.memory == self.pids || self.memory == self.cpuacct {
+            // One hierarchy holds several controllers: renewing would reset them too.
+            let _ = write_file(&self.memory.join("memory.force_empty"), "0");
+            return Ok(());
+        }
+        std::fs::remove_dir(&self.memory)
+            .map_err(|e| super::io_err("removing the slot's memory cgroup", &self.memory, e))?;
+        ensure_dir(&self.memory)?;
+        let _ = write_file(&self.memory.join("memory.swappiness"), "0");
+        self.mem_usage = open_read(&self.memory.join("memory.usage_in_bytes"))?;
+        self.mem_max_usage = open_rw(&self.memory.join("memory.max_usage_in_bytes"))?;
+        self.oom_control = open_read(&self.memory.join("memory.oom_control"))?;
+        for (dir, file) in &mut self.procs {
+            if *dir == self.memory {
+                *file = open_write(&dir.join("cgroup.procs"))?;
+            }
+        }
+        self.last_memory = None;
+        Ok(())
+    }
+
     fn set_memory_limit(&mut self, bytes: u64) -> Result<(), SandboxError> {
         if self.last_memory == Some(bytes) {
             return Ok(());
@@ -173,8 +199,7 @@ impl SlotCgroup for Slot {
             self.kill_all()?;
         }
         if self.memory_usage()? > RECLAIM_ABOVE {
-            // Best effort: what cannot be reclaimed is subtracted below.
-            let _ = write_file(&self.memory.join("memory.force_empty"), "0");
+            self.renew_memory()?;
         }
         self.set_memory_limit(limits.memory_bytes.max(1 << 20))?;
         let pids = limits.processes.max(1);
