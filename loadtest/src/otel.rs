@@ -9,6 +9,7 @@
 
 use crate::api_client::ExtraHeaders;
 use crate::live::LiveStats;
+use messaging::instrumentation::duration_histogram;
 use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 use opentelemetry::propagation::Injector;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
@@ -218,21 +219,6 @@ impl Instruments {
             &[KeyValue::new("loadtest.component", component)],
         );
     }
-}
-
-/// A histogram in seconds with the pipeline's explicit buckets (0.5 ms to 5 min), the same
-/// as the services' duration histograms, so dashboards read them alike.
-fn duration_histogram(
-    meter: &Meter,
-    name: &'static str,
-    description: &'static str,
-) -> Histogram<f64> {
-    meter
-        .f64_histogram(name)
-        .with_unit("s")
-        .with_description(description)
-        .with_boundaries(messaging::semconv::DURATION_BUCKETS_SECONDS.to_vec())
-        .build()
 }
 
 /// Collects the propagator's headers.
