@@ -26,3 +26,25 @@ pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
 pub use test_bed::{TestBed, TestBedOptions};
 
 mod test_bed;
+
+/// Evaluates `check` now and again each time `changed` is notified, until it yields a value or
+/// `timeout` passes. The notification is armed before each check, so a change between the
+/// check and the wait is not missed.
+pub(crate) async fn wait_for_change<T>(
+    changed: &tokio::sync::Notify,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(found) = check() {
+            return Some(found);
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return None;
+        }
+    }
+}

@@ -280,20 +280,14 @@ impl OtlpReceiver {
         timeout: Duration,
         check: impl Fn(&Received) -> Option<T>,
     ) -> Option<T> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let arrived = self.store.arrived.notified();
-            tokio::pin!(arrived);
-            arrived.as_mut().enable();
-            if let Ok(received) = self.store.received.lock()
-                && let Some(found) = check(&received)
-            {
-                return Some(found);
-            }
-            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                return None;
-            }
-        }
+        crate::wait_for_change(&self.store.arrived, timeout, || {
+            self.store
+                .received
+                .lock()
+                .ok()
+                .and_then(|received| check(&received))
+        })
+        .await
     }
 
     /// Spans of `trace_id`, once `done` holds for them.

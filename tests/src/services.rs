@@ -128,34 +128,19 @@ impl ServiceProcess {
         timeout: Duration,
         pick: impl Fn(&Value) -> bool,
     ) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let arrived = self.arrived.notified();
-            tokio::pin!(arrived);
-            arrived.as_mut().enable();
-            if let Some(found) = self.json_logs().into_iter().find(|v| pick(v)) {
-                return Some(found);
-            }
-            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                return None;
-            }
-        }
+        crate::wait_for_change(&self.arrived, timeout, || {
+            self.json_logs().into_iter().find(|v| pick(v))
+        })
+        .await
     }
 
     /// Waits until `done` holds for the JSON log lines so far.
     pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&[Value]) -> bool) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let arrived = self.arrived.notified();
-            tokio::pin!(arrived);
-            arrived.as_mut().enable();
-            if done(&self.json_logs()) {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                return false;
-            }
-        }
+        crate::wait_for_change(&self.arrived, timeout, || {
+            done(&self.json_logs()).then_some(())
+        })
+        .await
+        .is_some()
     }
 
     /// Every console line parsed as JSON (non-JSON lines, e.g. a panic, are skipped).
