@@ -21,6 +21,8 @@ pub enum BrokerError {
     Connect(String),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("cannot encode the message: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 impl BrokerError {
@@ -29,6 +31,7 @@ impl BrokerError {
         match self {
             BrokerError::Connect(_) => "connect_error",
             BrokerError::Publish(e) => e.kind(),
+            BrokerError::Encode(_) => "encode_error",
         }
     }
 }

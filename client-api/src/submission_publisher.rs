@@ -33,9 +33,7 @@ impl SubmissionPublisher<'_> {
     ) -> Result<DateTime<Utc>, BrokerError> {
         let topology = self.broker.topology();
         let destination = semconv::publish_destination(&topology.exchange, SUBMISSION_ROUTING_KEY);
-        let body = serde_json::to_vec(message).map_err(|e| {
-            BrokerError::Connect(format!("cannot serialize submission message: {e}"))
-        })?;
+        let body = serde_json::to_vec(message)?;
         let id = message.submission_id.to_string();
         let producer = messaging::producer_span!(
             span::PUBLISH_SUBMISSION,
