@@ -56,8 +56,8 @@ pub struct Config {
     #[arg(long, env = "WORKER_CONCURRENCY")]
     pub concurrency: Option<usize>,
 
-    /// Directory for the judging slots' work dirs (default: a fresh one under the system
-    /// temp dir, removed at exit).
+    /// Directory for the plain runner's workspaces (default: a fresh one under the system
+    /// temp dir, removed at exit). The namespace sandbox keeps workspaces in tmpfs of its own.
     #[arg(long, env = "WORK_DIR")]
     pub work_dir: Option<PathBuf>,
 

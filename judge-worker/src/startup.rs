@@ -95,13 +95,13 @@ impl Application {
                 tracing::warn!(
                     "SANDBOX=plain: submissions run as unisolated child processes; development only"
                 );
-                Arc::new(sandbox::plain::PlainProcess::new())
+                Arc::new(sandbox::plain::PlainProcess::new(&work_root))
             }
         };
         tracing::info!(sandbox = sandbox.kind(), work_root = %work_root.display(), "sandbox ready");
         let metrics = Arc::new(WorkerMetrics::new());
         let worker = Worker {
-            engine: Arc::new(JudgeEngine::new(languages, sandbox, work_root.clone())),
+            engine: Arc::new(JudgeEngine::new(languages, sandbox)),
             fetcher: TestcaseFetcher::new(
                 &config.api_url,
                 token,

@@ -1,19 +1,23 @@
-//! The judge engine end to end through the plain runner: real compilers and real programs in
-//! every language of the built-in table, one verdict after another.
+//! The judge engine end to end through both sandbox mechanisms — the plain runner and, as
+//! root (as CI runs), the namespace sandbox: real compilers and real programs in every
+//! language of the built-in table, one verdict after another, the same verdicts from both.
 //!
-//! Each test has a work root of its own (removed by a drop guard, also when the test fails),
-//! so the tests run in parallel. To keep the number of compiles down (javac takes most of a
+//! Each harness has a sandbox (its own cgroup and uids) and a work root of its own, removed
+//! by a drop guard also when the test fails, so the tests run in parallel. To keep the number of compiles down (javac takes most of a
 //! second), the run verdicts of a language come from one "behaviour" program that reads a
 //! command from stdin, judged with `run_all_testcases` so every case runs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use judge_worker::judge::{JudgeEngine, JudgeError, JudgeJob, JudgeOutcome};
 use messaging::contract::{Limits, Testcase, Verdict};
 use messaging::language::LanguageTable;
+use sandbox::Sandbox;
+use sandbox::namespaces::{NamespaceConfig, NamespaceSandbox};
 use sandbox::plain::PlainProcess;
 
 use Verdict::{
@@ -33,28 +37,69 @@ const TIGHT: Limits = Limits {
     memory_limit_mb: 64,
 };
 
-/// An engine with its own work root, removed on drop.
+/// An engine over one mechanism, with its own work root (removed on drop).
 struct Harness {
     engine: JudgeEngine,
+    kind: &'static str,
     root: PathBuf,
 }
 
+/// Whether this process may use the namespace sandbox (root, as CI runs the tests).
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+static SANDBOXES: AtomicU32 = AtomicU32::new(0);
+
+/// A namespace sandbox of its own (cgroup name, uid range) for one harness.
+fn namespace_sandbox() -> NamespaceSandbox {
+    let pid = std::process::id();
+    let n = SANDBOXES.fetch_add(1, Ordering::SeqCst);
+    NamespaceSandbox::new(NamespaceConfig {
+        slots: 1,
+        base_uid: 2_000_000 + (pid % 20_000) * 256 + n,
+        cgroup_name: format!("judge-engine-test-{pid}-{n}"),
+        ..NamespaceConfig::default()
+    })
+    .expect("creating the namespace sandbox")
+}
+
 impl Harness {
-    fn new(name: &str) -> Self {
-        Self::with_table(
+    /// One harness per mechanism this process can use.
+    fn all(name: &str) -> Vec<Harness> {
+        Self::all_with_table(
             name,
             LanguageTable::builtin().expect("built-in language table"),
         )
     }
 
-    fn with_table(name: &str, table: LanguageTable) -> Self {
-        let root =
-            std::env::temp_dir().join(format!("judge-engine-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        Harness {
-            engine: JudgeEngine::new(table, Arc::new(PlainProcess), root.clone()),
-            root,
+    fn all_with_table(name: &str, table: LanguageTable) -> Vec<Harness> {
+        let mut kinds = vec!["plain"];
+        if is_root() {
+            kinds.push("namespaces");
+        } else {
+            eprintln!("not root: the namespace sandbox is not tested");
         }
+        kinds
+            .into_iter()
+            .map(|kind| {
+                let root = std::env::temp_dir().join(format!(
+                    "judge-engine-test-{}-{name}-{kind}",
+                    std::process::id()
+                ));
+                let _ = std::fs::remove_dir_all(&root);
+                let sandbox: Arc<dyn Sandbox> = match kind {
+                    "plain" => Arc::new(PlainProcess::new(&root)),
+                    _ => Arc::new(namespace_sandbox()),
+                };
+                Harness {
+                    engine: JudgeEngine::new(table.clone(), sandbox),
+                    kind,
+                    root,
+                }
+            })
+            .collect()
     }
 
     fn try_judge(
@@ -85,7 +130,7 @@ impl Harness {
         run_all_testcases: bool,
     ) -> JudgeOutcome {
         self.try_judge(language, source, limits, testcases, run_all_testcases)
-            .unwrap_or_else(|e| panic!("judging {language} failed: {e}"))
+            .unwrap_or_else(|e| panic!("judging {language} under {} failed: {e}", self.kind))
     }
 }
 
@@ -302,17 +347,22 @@ fn sum_cases() -> Vec<Testcase> {
 }
 
 fn assert_accepted(language: &str, source: &str) {
-    let harness = Harness::new(&format!("{language}-accepted"));
+    for harness in Harness::all(&format!("{language}-accepted")) {
+        assert_accepted_by(&harness, language, source);
+    }
+}
+
+fn assert_accepted_by(harness: &Harness, language: &str, source: &str) {
     let outcome = harness.judge(language, source, GENEROUS, &sum_cases(), false);
-    assert_eq!(outcome.verdict, Accepted, "{outcome:#?}");
+    assert_eq!(outcome.verdict, Accepted, "{}: {outcome:#?}", harness.kind);
     assert_eq!(verdicts(&outcome), [Accepted; 3]);
     for (i, result) in outcome.results.iter().enumerate() {
         assert_eq!(result.index as usize, i);
         assert_eq!(result.exit_code, Some(0));
         assert_eq!(result.signal, None);
         if language == "java" {
-            // Long enough to be sampled: the JVM's resident memory shows.
-            assert!(result.memory_kb > 10 * 1024, "{result:?}");
+            // The JVM's resident memory shows (sampled long enough under the plain runner).
+            assert!(result.memory_kb > 10 * 1024, "{}: {result:?}", harness.kind);
         }
     }
     assert!(outcome.compile_time > Duration::ZERO);
@@ -345,7 +395,12 @@ fn python_accepts_a_plus_b() {
 // Compile errors: every test case Skipped, the compiler's message kept.
 
 fn assert_compile_error(language: &str, source: &str, message: &str) {
-    let harness = Harness::new(&format!("{language}-compile-error"));
+    for harness in Harness::all(&format!("{language}-compile-error")) {
+        assert_compile_error_by(&harness, language, source, message);
+    }
+}
+
+fn assert_compile_error_by(harness: &Harness, language: &str, source: &str, message: &str) {
     let outcome = harness.judge(language, source, GENEROUS, &sum_cases(), true);
     assert_eq!(outcome.verdict, CompileError);
     assert_eq!(verdicts(&outcome), [Skipped; 3]);
@@ -358,7 +413,8 @@ fn assert_compile_error(language: &str, source: &str, message: &str) {
     );
     assert!(
         outcome.compile_output.contains(message),
-        "{language}: {:?}",
+        "{language} under {}: {:?}",
+        harness.kind,
         outcome.compile_output
     );
     assert!(outcome.compile_output.len() <= 64 * 1024);
@@ -405,31 +461,33 @@ fn assert_run_verdicts(language: &str, source: &str, limits: Limits, extra: &[(&
     cases.extend(extra.iter().map(|(input, v)| (tc(input, ""), *v)));
     let testcases: Vec<Testcase> = cases.iter().map(|(t, _)| t.clone()).collect();
 
-    let harness = Harness::new(&format!("{language}-run-verdicts"));
-    let outcome = harness.judge(language, source, limits, &testcases, true);
-    for ((testcase, expected), result) in cases.iter().zip(&outcome.results) {
-        assert_eq!(
-            result.verdict, *expected,
-            "{language} on {:?}: {result:?}",
-            testcase.input
-        );
+    for harness in Harness::all(&format!("{language}-run-verdicts")) {
+        let outcome = harness.judge(language, source, limits, &testcases, true);
+        for ((testcase, expected), result) in cases.iter().zip(&outcome.results) {
+            assert_eq!(
+                result.verdict, *expected,
+                "{language} under {} on {:?}: {result:?}",
+                harness.kind, testcase.input
+            );
+        }
+        assert_eq!(outcome.results.len(), cases.len());
+        // The first case that is not Accepted decides.
+        assert_eq!(outcome.verdict, WrongAnswer);
+        assert_eq!(outcome.results[2].exit_code, Some(3));
+        let tle = &outcome.results[4];
+        assert!(tle.cpu_time_ms > 0 && tle.wall_time_ms > 0, "{tle:?}");
     }
-    assert_eq!(outcome.results.len(), cases.len());
-    // The first case that is not Accepted decides.
-    assert_eq!(outcome.verdict, WrongAnswer);
-    assert_eq!(outcome.results[2].exit_code, Some(3));
-    let tle = &outcome.results[4];
-    assert!(tle.cpu_time_ms > 0 && tle.wall_time_ms > 0, "{tle:?}");
 }
 
 #[test]
 fn c_run_verdicts() {
     assert_run_verdicts("c", C_BEHAVIOUR, TIGHT, &[("untidy\n", WrongAnswer)]);
     // A segfault is reported with its signal.
-    let harness = Harness::new("c-crash-signal");
-    let outcome = harness.judge("c", C_BEHAVIOUR, TIGHT, &[tc("crash\n", "")], false);
-    assert_eq!(outcome.verdict, RuntimeError);
-    assert!(outcome.results[0].signal.is_some(), "{outcome:?}");
+    for harness in Harness::all("c-crash-signal") {
+        let outcome = harness.judge("c", C_BEHAVIOUR, TIGHT, &[tc("crash\n", "")], false);
+        assert_eq!(outcome.verdict, RuntimeError);
+        assert!(outcome.results[0].signal.is_some(), "{outcome:?}");
+    }
 }
 
 #[test]
@@ -470,64 +528,77 @@ fn python_run_verdicts() {
 
 #[test]
 fn program_output_with_trailing_white_space_is_accepted() {
-    let harness = Harness::new("c-untidy");
-    let outcome = harness.judge(
-        "c",
-        C_BEHAVIOUR,
-        GENEROUS,
-        &[tc("untidy\n", "3\n"), tc("untidy\n", "3")],
-        false,
-    );
-    assert_eq!(verdicts(&outcome), [Accepted, Accepted]);
+    for harness in Harness::all("c-untidy") {
+        let outcome = harness.judge(
+            "c",
+            C_BEHAVIOUR,
+            GENEROUS,
+            &[tc("untidy\n", "3\n"), tc("untidy\n", "3")],
+            false,
+        );
+        assert_eq!(verdicts(&outcome), [Accepted, Accepted]);
+    }
 }
 
 #[test]
 fn cases_after_the_first_failure_are_skipped_unless_asked() {
-    let harness = Harness::new("c-skipped");
-    let cases = [
-        tc("add 1 2\n", "3\n"),
-        tc("loop\n", ""),
-        tc("add 2 2\n", "4\n"),
-        tc("add 2 2\n", "5\n"),
-    ];
-    let outcome = harness.judge("c", C_BEHAVIOUR, TIGHT, &cases, false);
-    assert_eq!(outcome.verdict, TimeLimitExceeded);
-    assert_eq!(
-        verdicts(&outcome),
-        [Accepted, TimeLimitExceeded, Skipped, Skipped]
-    );
-    let skipped = &outcome.results[3];
-    assert_eq!(skipped.index, 3);
-    assert_eq!(
-        (skipped.cpu_time_ms, skipped.wall_time_ms, skipped.memory_kb),
-        (0, 0, 0)
-    );
+    for harness in Harness::all("c-skipped") {
+        let cases = [
+            tc("add 1 2\n", "3\n"),
+            tc("loop\n", ""),
+            tc("add 2 2\n", "4\n"),
+            tc("add 2 2\n", "5\n"),
+        ];
+        let outcome = harness.judge("c", C_BEHAVIOUR, TIGHT, &cases, false);
+        assert_eq!(outcome.verdict, TimeLimitExceeded);
+        assert_eq!(
+            verdicts(&outcome),
+            [Accepted, TimeLimitExceeded, Skipped, Skipped]
+        );
+        let skipped = &outcome.results[3];
+        assert_eq!(skipped.index, 3);
+        assert_eq!(
+            (skipped.cpu_time_ms, skipped.wall_time_ms, skipped.memory_kb),
+            (0, 0, 0)
+        );
 
-    let outcome = harness.judge("c", C_BEHAVIOUR, TIGHT, &cases, true);
-    assert_eq!(outcome.verdict, TimeLimitExceeded);
-    assert_eq!(
-        verdicts(&outcome),
-        [Accepted, TimeLimitExceeded, Accepted, WrongAnswer]
-    );
+        let outcome = harness.judge("c", C_BEHAVIOUR, TIGHT, &cases, true);
+        assert_eq!(outcome.verdict, TimeLimitExceeded);
+        assert_eq!(
+            verdicts(&outcome),
+            [Accepted, TimeLimitExceeded, Accepted, WrongAnswer]
+        );
+    }
 }
 
 #[test]
 fn files_left_by_one_test_case_are_gone_for_the_next() {
-    let harness = Harness::new("python-note");
-    let cases = [tc("note\n", "new\n"), tc("note\n", "new\n")];
-    let outcome = harness.judge("python3", PYTHON_BEHAVIOUR, GENEROUS, &cases, false);
-    assert_eq!(verdicts(&outcome), [Accepted, Accepted]);
+    for harness in Harness::all("python-note") {
+        let cases = [tc("note\n", "new\n"), tc("note\n", "new\n")];
+        let outcome = harness.judge("python3", PYTHON_BEHAVIOUR, GENEROUS, &cases, false);
+        assert_eq!(verdicts(&outcome), [Accepted, Accepted]);
+    }
 }
 
 #[test]
 fn submissions_in_one_slot_start_from_an_empty_work_dir() {
-    let harness = Harness::new("c-fresh");
-    let first = harness.judge("c", C_SUM, GENEROUS, &sum_cases(), false);
-    assert_eq!(first.verdict, Accepted);
-    // The binary of the previous submission must not survive a failed compile.
-    let second = harness.judge("c", "int main( {", GENEROUS, &sum_cases(), false);
-    assert_eq!(second.verdict, CompileError);
-    assert!(!harness.root.join("slot-0/main").exists());
+    for harness in Harness::all("c-fresh") {
+        let first = harness.judge("c", C_SUM, GENEROUS, &sum_cases(), false);
+        assert_eq!(first.verdict, Accepted);
+        // The binary of the previous submission must not survive a failed compile...
+        let second = harness.judge("c", "int main( {", GENEROUS, &sum_cases(), false);
+        assert_eq!(second.verdict, CompileError);
+        // ...nor anything else of it: the next submission in the slot sees an empty workspace.
+        let look = "import os\nprint(sorted(os.listdir('.')))\n";
+        let third = harness.judge(
+            "python3",
+            look,
+            GENEROUS,
+            &[tc("", "['main.py', 'main.pyc']\n")],
+            false,
+        );
+        assert_eq!(verdicts(&third), [Accepted], "{}: {third:?}", harness.kind);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -548,24 +619,26 @@ memory_extra_mb = 0
 
 #[test]
 fn unknown_language_is_an_error() {
-    let harness = Harness::new("unknown");
-    let err = harness
-        .try_judge("cobol", "", GENEROUS, &sum_cases(), false)
-        .unwrap_err();
-    assert!(
-        matches!(err, JudgeError::UnknownLanguage(ref id) if id == "cobol"),
-        "{err}"
-    );
+    for harness in Harness::all("unknown") {
+        let err = harness
+            .try_judge("cobol", "", GENEROUS, &sum_cases(), false)
+            .unwrap_err();
+        assert!(
+            matches!(err, JudgeError::UnknownLanguage(ref id) if id == "cobol"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
 fn sandbox_failure_is_an_error_not_a_verdict() {
     let table = LanguageTable::parse(BROKEN_TABLE).unwrap();
-    let harness = Harness::with_table("broken", table);
-    let err = harness
-        .try_judge("broken", "x", GENEROUS, &sum_cases(), false)
-        .unwrap_err();
-    assert!(matches!(err, JudgeError::Sandbox(_)), "{err}");
+    for harness in Harness::all_with_table("broken", table) {
+        let err = harness
+            .try_judge("broken", "x", GENEROUS, &sum_cases(), false)
+            .unwrap_err();
+        assert!(matches!(err, JudgeError::Sandbox(_)), "{err}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -650,43 +723,44 @@ fn field<'a>(span: &'a CapturedSpan, name: &str) -> &'a str {
 fn spans_for_compile_and_each_executed_case() {
     use tracing_subscriber::layer::SubscriberExt;
 
-    let log = SpanLog::default();
-    let subscriber = tracing_subscriber::registry().with(log.clone());
-    let harness = Harness::new("spans");
-    let cases = [tc("1 2\n", "3\n"), tc("1 2\n", "4\n"), tc("1 2\n", "3\n")];
-    let outcome = tracing::subscriber::with_default(subscriber, || {
-        let submission = tracing::info_span!("test.submission");
-        let _entered = submission.enter();
-        harness.judge("c", C_SUM, GENEROUS, &cases, false)
-    });
-    assert_eq!(verdicts(&outcome), [Accepted, WrongAnswer, Skipped]);
+    for harness in Harness::all("spans") {
+        let log = SpanLog::default();
+        let subscriber = tracing_subscriber::registry().with(log.clone());
+        let cases = [tc("1 2\n", "3\n"), tc("1 2\n", "4\n"), tc("1 2\n", "3\n")];
+        let outcome = tracing::subscriber::with_default(subscriber, || {
+            let submission = tracing::info_span!("test.submission");
+            let _entered = submission.enter();
+            harness.judge("c", C_SUM, GENEROUS, &cases, false)
+        });
+        assert_eq!(verdicts(&outcome), [Accepted, WrongAnswer, Skipped]);
 
-    let compile = log.named("judge.compile");
-    assert_eq!(compile.len(), 1);
-    let compile = &compile[0];
-    assert_eq!(compile.parent, Some("test.submission"));
-    assert_eq!(field(compile, "judge.language"), "c");
-    assert_eq!(field(compile, "sandbox.kind"), "plain");
-    assert_eq!(field(compile, "process.exit.code"), "0");
-    assert!(
-        field(compile, "sandbox.wall_time_ms")
-            .parse::<u64>()
-            .is_ok()
-    );
-    assert!(!compile.fields.contains_key("otel.status_code"));
+        let compile = log.named("judge.compile");
+        assert_eq!(compile.len(), 1);
+        let compile = &compile[0];
+        assert_eq!(compile.parent, Some("test.submission"));
+        assert_eq!(field(compile, "judge.language"), "c");
+        assert_eq!(field(compile, "sandbox.kind"), harness.kind);
+        assert_eq!(field(compile, "process.exit.code"), "0");
+        assert!(
+            field(compile, "sandbox.wall_time_ms")
+                .parse::<u64>()
+                .is_ok()
+        );
+        assert!(!compile.fields.contains_key("otel.status_code"));
 
-    // The skipped case has no span.
-    let runs = log.named("judge.run");
-    assert_eq!(runs.len(), 2, "{runs:#?}");
-    for (i, (run, verdict)) in runs.iter().zip(["Accepted", "WrongAnswer"]).enumerate() {
-        assert_eq!(run.parent, Some("test.submission"));
-        assert_eq!(field(run, "testcase.index"), i.to_string());
-        assert_eq!(field(run, "judge.verdict"), verdict);
-        assert_eq!(field(run, "process.exit.code"), "0");
-        assert_eq!(field(run, "sandbox.termination"), "exited");
-        assert!(field(run, "sandbox.cpu_time_ms").parse::<u64>().is_ok());
-        assert!(field(run, "sandbox.memory_kb").parse::<u64>().is_ok());
-        assert_eq!(field(run, "submission.id"), field(compile, "submission.id"));
+        // The skipped case has no span.
+        let runs = log.named("judge.run");
+        assert_eq!(runs.len(), 2, "{runs:#?}");
+        for (i, (run, verdict)) in runs.iter().zip(["Accepted", "WrongAnswer"]).enumerate() {
+            assert_eq!(run.parent, Some("test.submission"));
+            assert_eq!(field(run, "testcase.index"), i.to_string());
+            assert_eq!(field(run, "judge.verdict"), verdict);
+            assert_eq!(field(run, "process.exit.code"), "0");
+            assert_eq!(field(run, "sandbox.termination"), "exited");
+            assert!(field(run, "sandbox.cpu_time_ms").parse::<u64>().is_ok());
+            assert!(field(run, "sandbox.memory_kb").parse::<u64>().is_ok());
+            assert_eq!(field(run, "submission.id"), field(compile, "submission.id"));
+        }
     }
 }
 
@@ -694,17 +768,18 @@ fn spans_for_compile_and_each_executed_case() {
 fn sandbox_failure_marks_the_span_as_an_error() {
     use tracing_subscriber::layer::SubscriberExt;
 
-    let log = SpanLog::default();
-    let subscriber = tracing_subscriber::registry().with(log.clone());
     let table = LanguageTable::parse(BROKEN_TABLE).unwrap();
-    let harness = Harness::with_table("span-error", table);
-    let result = tracing::subscriber::with_default(subscriber, || {
-        harness.try_judge("broken", "x", GENEROUS, &[tc("", "")], false)
-    });
-    assert!(result.is_err());
-    let runs = log.named("judge.run");
-    assert_eq!(runs.len(), 1);
-    assert_eq!(field(&runs[0], "otel.status_code"), "ERROR");
-    assert!(field(&runs[0], "otel.status_description").contains("missing"));
-    assert!(!runs[0].fields.contains_key("judge.verdict"));
+    for harness in Harness::all_with_table("span-error", table) {
+        let log = SpanLog::default();
+        let subscriber = tracing_subscriber::registry().with(log.clone());
+        let result = tracing::subscriber::with_default(subscriber, || {
+            harness.try_judge("broken", "x", GENEROUS, &[tc("", "")], false)
+        });
+        assert!(result.is_err());
+        let runs = log.named("judge.run");
+        assert_eq!(runs.len(), 1);
+        assert_eq!(field(&runs[0], "otel.status_code"), "ERROR");
+        assert!(field(&runs[0], "otel.status_description").contains("missing"));
+        assert!(!runs[0].fields.contains_key("judge.verdict"));
+    }
 }

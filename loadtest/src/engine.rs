@@ -126,9 +126,9 @@ pub fn run_engine(config: &EngineConfig) -> Result<EngineReport, EngineError> {
         path: work_root.clone(),
         source,
     })?;
-    let sandbox = build_sandbox(config.sandbox, config.concurrency)?;
+    let sandbox = build_sandbox(config.sandbox, config.concurrency, &work_root)?;
     let sandbox_kind = sandbox.kind();
-    let engine = JudgeEngine::new(LanguageTable::builtin()?, sandbox, work_root.clone());
+    let engine = JudgeEngine::new(LanguageTable::builtin()?, sandbox);
 
     let before = proc_watch::sample(std::process::id()).ok();
     let next = AtomicUsize::new(0);
@@ -169,9 +169,13 @@ pub fn run_engine(config: &EngineConfig) -> Result<EngineReport, EngineError> {
 /// The sandbox as the worker builds it: slot uids in a range of their own (60000 + 64·k, k
 /// from the pid, as the worker derives it from `hostname@pid`) and a cgroup named like the
 /// worker's, so a worker's stale-cgroup sweep also removes one left by a killed run.
-fn build_sandbox(choice: SandboxChoice, slots: usize) -> Result<Arc<dyn Sandbox>, SandboxError> {
+fn build_sandbox(
+    choice: SandboxChoice,
+    slots: usize,
+    work_root: &std::path::Path,
+) -> Result<Arc<dyn Sandbox>, SandboxError> {
     Ok(match choice {
-        SandboxChoice::Plain => Arc::new(PlainProcess::new()),
+        SandboxChoice::Plain => Arc::new(PlainProcess::new(work_root)),
         SandboxChoice::Namespaces => {
             let pid = std::process::id();
             Arc::new(NamespaceSandbox::new(NamespaceConfig {

@@ -32,6 +32,32 @@ pub struct Language {
     pub time_extra_ms: u64,
     pub memory_factor: f64,
     pub memory_extra_mb: u64,
+    /// Writable space of the compile (its work dir, and its `/tmp` besides), in MiB.
+    #[serde(default = "default_build_disk_mb")]
+    pub build_disk_mb: u64,
+    #[serde(default = "default_build_disk_inodes")]
+    pub build_disk_inodes: u64,
+    /// Fresh writable space of each test case (work dir and `/tmp` together), in MiB.
+    #[serde(default = "default_run_disk_mb")]
+    pub run_disk_mb: u64,
+    #[serde(default = "default_run_disk_inodes")]
+    pub run_disk_inodes: u64,
+}
+
+fn default_build_disk_mb() -> u64 {
+    256
+}
+
+fn default_build_disk_inodes() -> u64 {
+    4096
+}
+
+fn default_run_disk_mb() -> u64 {
+    32
+}
+
+fn default_run_disk_inodes() -> u64 {
+    1024
 }
 
 impl Language {
@@ -109,6 +135,19 @@ impl LanguageTable {
             if lang.run.is_empty() {
                 return Err(LanguageTableError::Invalid(format!(
                     "language `{}` has an empty run command",
+                    lang.id
+                )));
+            }
+            if [
+                lang.build_disk_mb,
+                lang.build_disk_inodes,
+                lang.run_disk_mb,
+                lang.run_disk_inodes,
+            ]
+            .contains(&0)
+            {
+                return Err(LanguageTableError::Invalid(format!(
+                    "language `{}`: disk quotas must be positive",
                     lang.id
                 )));
             }

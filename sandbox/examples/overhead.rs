@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sandbox::namespaces::{NamespaceConfig, NamespaceSandbox};
-use sandbox::{Limits, RunSpec, Sandbox, Stdin, Termination};
+use sandbox::{DiskQuota, Limits, Phase, RunSpec, Sandbox, Stdin, Termination, Workspace};
 
 const BINDS: [&str; 6] = ["/usr", "/lib", "/lib64", "/bin", "/etc", "/usr/lib/jvm"];
 
@@ -33,14 +33,15 @@ fn limits() -> Limits {
         file_size_bytes: 1 << 20,
         open_files: 64,
         stack_bytes: 8 << 20,
+        disk: DiskQuota::mib(16, 256),
     }
 }
 
-fn spec(dir: &Path, argv: &[&str]) -> RunSpec {
+fn spec(phase: Phase, argv: &[&str]) -> RunSpec {
     RunSpec {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         env: vec!["PATH=/usr/bin:/bin".into()],
-        work_dir: dir.to_path_buf(),
+        phase,
         read_only_binds: BINDS.iter().map(PathBuf::from).collect(),
         stdin: Stdin::Null,
         limits: limits(),
@@ -69,6 +70,43 @@ fn gcc(dir: &Path, src: &str, name: &str, extra: &[&str]) {
     assert!(status.success(), "gcc failed");
 }
 
+/// A workspace in `slot` with the tiny and hello programs built in it (by gcc in the sandbox).
+fn prepared_workspace(sandbox: &NamespaceSandbox, slot: usize) -> Workspace {
+    let ws = sandbox
+        .workspace(slot, DiskQuota::mib(64, 1024))
+        .expect("workspace");
+    ws.write_file("tiny.c", TINY.as_bytes()).expect("tiny.c");
+    ws.write_file("hello.c", HELLO.as_bytes()).expect("hello.c");
+    ws.write_file("hello.py", b"print('hello')\n")
+        .expect("hello.py");
+    for (out, src, extra) in [("tiny", "tiny.c", "-static"), ("hello", "hello.c", "-O2")] {
+        let r = sandbox
+            .run(
+                &ws,
+                &RunSpec {
+                    limits: Limits {
+                        cpu_time: Duration::from_secs(20),
+                        wall_time: Duration::from_secs(60),
+                        memory_bytes: 512 << 20,
+                        processes: 64,
+                        file_size_bytes: 64 << 20,
+                        ..limits()
+                    },
+                    ..spec(
+                        Phase::Build,
+                        &["/usr/bin/gcc", extra, "-O2", "-o", out, src],
+                    )
+                },
+            )
+            .expect("gcc in the sandbox");
+        assert_eq!(r.termination, Termination::Exited(0), "{r:?}");
+    }
+    ws
+}
+
+const TINY: &str = "#include <unistd.h>\nint main(void){ write(1, \"hi\\n\", 3); return 0; }\n";
+const HELLO: &str = "#include <stdio.h>\nint main(void){ printf(\"hello\\n\"); return 0; }\n";
+
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -87,19 +125,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("sandbox-overhead-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create work dir");
-    gcc(
-        &dir,
-        "#include <unistd.h>\nint main(void){ write(1, \"hi\\n\", 3); return 0; }\n",
-        "tiny",
-        &["-static"],
-    );
-    gcc(
-        &dir,
-        "#include <stdio.h>\nint main(void){ printf(\"hello\\n\"); return 0; }\n",
-        "hello",
-        &[],
-    );
-    std::fs::write(dir.join("hello.py"), "print('hello')\n").expect("write hello.py");
+    gcc(&dir, TINY, "tiny", &["-static"]);
 
     let sandbox = Arc::new(
         NamespaceSandbox::new(NamespaceConfig {
@@ -111,6 +137,11 @@ fn main() {
         .expect("sandbox"),
     );
     println!("cgroup: {:?}", sandbox.cgroup_version());
+    let workspaces: Arc<Vec<Workspace>> = Arc::new(
+        (0..2)
+            .map(|slot| prepared_workspace(&sandbox, slot))
+            .collect(),
+    );
 
     // Bare fork/exec.
     let tiny = dir.join("tiny");
@@ -130,11 +161,13 @@ fn main() {
         }
     }
     // Through the sandbox.
-    let tiny_spec = spec(&dir, &["./tiny"]);
+    let tiny_spec = spec(Phase::Run, &["./tiny"]);
     let mut boxed = Vec::with_capacity(runs);
     for i in 0..runs + 20 {
         let t = Instant::now();
-        let r = sandbox.run(0, &tiny_spec).expect("sandbox run");
+        let r = sandbox
+            .run(&workspaces[0], &tiny_spec)
+            .expect("sandbox run");
         let d = t.elapsed();
         assert_eq!(r.termination, Termination::Exited(0));
         assert_eq!(r.stdout, b"hi\n");
@@ -168,12 +201,13 @@ fn main() {
             let threads: Vec<_> = (0..concurrency)
                 .map(|slot| {
                     let sandbox = Arc::clone(&sandbox);
-                    let s = spec(&dir, &argv);
+                    let workspaces = Arc::clone(&workspaces);
+                    let s = spec(Phase::Run, &argv);
                     std::thread::spawn(move || {
                         let mut lat = Vec::with_capacity(hello_runs);
                         for _ in 0..hello_runs {
                             let t = Instant::now();
-                            let r = sandbox.run(slot, &s).expect("hello run");
+                            let r = sandbox.run(&workspaces[slot], &s).expect("hello run");
                             lat.push(t.elapsed());
                             assert_eq!(r.termination, Termination::Exited(0), "{r:?}");
                             assert_eq!(r.stdout, expect.as_bytes());
@@ -197,6 +231,7 @@ fn main() {
             );
         }
     }
+    drop(workspaces);
     drop(sandbox);
     drop(ballast);
     let _ = std::fs::remove_dir_all(&dir);

@@ -71,6 +71,8 @@ int main(void) {
     expect("settimeofday", syscall(SYS_settimeofday, 0, 0), EPERM);
     expect("acct", syscall(SYS_acct, 0), EPERM);
     expect("ioctl(TIOCSTI)", syscall(SYS_ioctl, 0, TIOCSTI, &x), EPERM);
+    expect("inotify_init1", syscall(SYS_inotify_init1, 0), EPERM);
+    expect("inotify_init", syscall(SYS_inotify_init), EPERM);
     expect("socket(AF_INET)", syscall(SYS_socket, AF_INET, SOCK_STREAM, 0), EAFNOSUPPORT);
     expect("socket(AF_INET6)", syscall(SYS_socket, AF_INET6, SOCK_DGRAM, 0), EAFNOSUPPORT);
     expect("socket(AF_NETLINK)", syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 0), EAFNOSUPPORT);

@@ -1,27 +1,47 @@
 //! Run one untrusted command in isolation with limits, and report what happened.
 //!
-//! The judge talks to a [`Sandbox`]: one call runs one command described by a [`RunSpec`] in
-//! a slot and returns a [`RunReport`]. Implementations:
-//! - [`plain::PlainProcess`]: a child process with rlimits, its own process group, a wall-clock
-//!   killer and output caps. No isolation: for development and until the isolated sandbox is
-//!   wired in.
+//! The judge talks to a [`Sandbox`]: it opens a [`Workspace`] in a slot for each submission,
+//! writes the source into it, and runs commands described by a [`RunSpec`] in it — a
+//! [`Phase::Build`] (the compile, which may write the build output) and [`Phase::Run`]s (the
+//! test cases, which see the build output read-only and a fresh writable space each). Each
+//! run returns a [`RunReport`].
 //!
-//! Swapping implementations is one change where the worker builds its `Arc<dyn Sandbox>`.
+//! One pipeline (`pipeline.rs`: validation, stdin, rlimits, capped output, the supervision
+//! loop in `watch.rs`, one [`Termination`] decision in `decide.rs`) sits over two
+//! mechanisms that only start, sample, kill and report:
+//! - [`namespaces::NamespaceSandbox`]: namespaces, a read-only root, tmpfs workspaces,
+//!   cgroups, an unprivileged uid, seccomp. Production.
+//! - [`plain::PlainProcess`]: a child process with rlimits in a host directory. No isolation:
+//!   development only.
 
+mod decide;
+mod hostfs;
 pub mod namespaces;
+mod pipeline;
 pub mod plain;
+mod rlimits;
 mod spec;
+mod stdin;
+mod sys;
+mod watch;
+mod workspace;
 
-pub use spec::{Limits, RunReport, RunSpec, SandboxError, Stdin, Termination};
+pub use spec::{DiskQuota, Limits, Phase, RunReport, RunSpec, SandboxError, Stdin, Termination};
+pub use workspace::Workspace;
 
-/// Something that can run one command under limits.
+/// Something that can run commands under limits in per-submission workspaces.
 ///
+/// `slot` is the index of the worker's judging slot (0..slots): runs in different slots may
+/// happen at the same time and must not see each other; runs in the same slot never overlap.
 /// `run` blocks until the command and everything it started have ended; call it from a
-/// blocking thread. `slot` is the index of the worker's judging slot (0..slots): runs in
-/// different slots may happen at the same time and must not see each other; runs in the same
-/// slot never overlap.
+/// blocking thread.
 pub trait Sandbox: Send + Sync {
-    fn run(&self, slot: usize, spec: &RunSpec) -> Result<RunReport, SandboxError>;
+    /// A fresh, empty workspace for one submission in `slot`, whose build directory holds at
+    /// most `quota`. Nothing of the slot's earlier workspaces is visible in it.
+    fn workspace(&self, slot: usize, quota: DiskQuota) -> Result<Workspace, SandboxError>;
+
+    /// Run one command in `workspace` (in the workspace's slot).
+    fn run(&self, workspace: &Workspace, spec: &RunSpec) -> Result<RunReport, SandboxError>;
 
     /// A short name for logs and span attributes (`plain`, `namespaces`).
     fn kind(&self) -> &'static str;

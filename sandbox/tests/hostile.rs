@@ -14,47 +14,47 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sandbox::namespaces::{NamespaceSandbox, create_work_file, read_work_file};
-use sandbox::{Limits, RunReport, Sandbox, SandboxError, Stdin, Termination};
+use sandbox::namespaces::NamespaceSandbox;
+use sandbox::{Limits, Phase, RunReport, Sandbox, SandboxError, Stdin, Termination, Workspace};
 
 struct Case {
     file: &'static str,
     sb: NamespaceSandbox,
-    dir: TempDir,
+    ws: Workspace,
     before: Snapshot,
 }
 
 impl Case {
-    /// A fresh sandbox and work dir with `file` compiled in it (through the sandbox).
+    /// A fresh sandbox and workspace with `file` compiled in it (through the sandbox).
     fn new(file: &'static str) -> Case {
         let before = snapshot();
         let sb = sandbox(1);
-        let dir = TempDir::new(file.split('.').next().unwrap_or(file));
-        compile_ok(&sb, 0, dir.path(), &hostile(file));
+        let ws = workspace(&sb, 0);
+        compile_ok(&sb, &ws, &hostile(file));
         assert_clean(&sb, 0, &before);
         Case {
             file,
             sb,
-            dir,
+            ws,
             before,
         }
     }
 
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run_with(&self, args: &[&str], limits: Limits) -> RunReport {
+    fn run_phase(&self, phase: Phase, args: &[&str], limits: Limits) -> RunReport {
         let mut argv = vec!["./main"];
         argv.extend_from_slice(args);
         let r = self
             .sb
-            .run(0, &spec(self.path(), &argv, limits))
+            .run(&self.ws, &phase_spec(phase, &argv, limits))
             .unwrap_or_else(|e| panic!("{}: sandbox failure: {e}", self.file));
-        println!("{} {args:?}: {}", self.file, show(&r));
+        println!("{} {phase:?} {args:?}: {}", self.file, show(&r));
         assert_expected(self.file, &r);
         assert_clean(&self.sb, 0, &self.before);
         r
+    }
+
+    fn run_with(&self, args: &[&str], limits: Limits) -> RunReport {
+        self.run_phase(Phase::Run, args, limits)
     }
 
     fn run(&self, args: &[&str]) -> RunReport {
@@ -146,14 +146,15 @@ fn sigstop_self() {
 #[test]
 fn daemon_escape() {
     let case = Case::new("daemon_escape.c");
-    let r = case.run(&[]);
+    // In the build phase the work dir is the workspace, which the host can read afterwards.
+    let r = case.run_phase(Phase::Build, &[], run_limits());
     assert!(stdout(&r).contains("daemon ready"), "{}", show(&r));
-    // run() already asserted that no process of the slot's uid is left: the daemon is dead,
+    // run() already asserted that no process of the slot's uids is left: the daemon is dead,
     // so the file it would write two seconds later can never appear.
-    let late = case.path().join("daemon_wrote_this");
-    assert_eq!(
-        std::fs::symlink_metadata(&late).map_err(|e| e.kind()).err(),
-        Some(ErrorKind::NotFound)
+    let late = case.ws.read_file("daemon_wrote_this", 1 << 10);
+    assert!(
+        matches!(late, Err(SandboxError::Io { ref source, .. }) if source.kind() == ErrorKind::NotFound),
+        "{late:?}"
     );
 }
 
@@ -180,8 +181,10 @@ fn stderr_flood() {
 fn file_size_bomb() {
     let case = Case::new("file_size_bomb.c");
     case.run(&[]);
-    let meta = std::fs::symlink_metadata(case.path().join("big.bin")).unwrap();
-    assert!(meta.is_file() && meta.len() <= run_limits().file_size_bytes);
+    // Where the host can look: the file stopped at the limit.
+    case.run_phase(Phase::Build, &[], run_limits());
+    let big = case.ws.read_file("big.bin", 1 << 30).unwrap();
+    assert!(!big.is_empty() && big.len() as u64 <= run_limits().file_size_bytes);
 }
 
 fn number_after(text: &str, word: &str) -> u64 {
@@ -196,7 +199,7 @@ fn number_after(text: &str, word: &str) -> u64 {
 fn inode_bomb_tmp() {
     let r = Case::new("inode_bomb_tmp.c").run(&[]);
     let created = number_after(&stdout(&r), "created");
-    assert!(created > 0 && created < TMP_INODES, "{}", show(&r));
+    assert!(created > 0 && created < RUN_DISK.inodes, "{}", show(&r));
 }
 
 #[test]
@@ -248,26 +251,31 @@ fn symlink_plant() {
     std::fs::write(&secret, "TOPSECRET").unwrap();
     std::fs::write(&target, "ORIGINAL").unwrap();
     let case = Case::new("symlink_plant.c");
-    case.run(&[secret.to_str().unwrap(), target.to_str().unwrap()]);
-    let dir = case.path();
+    // The build phase plants its traps in the workspace, which the host reads afterwards.
+    case.run_phase(
+        Phase::Build,
+        &[secret.to_str().unwrap(), target.to_str().unwrap()],
+        run_limits(),
+    );
     // The host reads results only through the no-follow helpers.
     for name in ["out.txt", "fifo", "magic"] {
-        let r = read_work_file(dir, name, 1 << 20);
+        let r = case.ws.read_file(name, 1 << 20);
         assert!(r.is_err(), "host read {name} through a trap: {r:?}");
     }
-    assert!(create_work_file(dir, "planted", b"PWNED").is_err());
+    assert!(case.ws.write_file("planted", b"PWNED").is_err());
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "ORIGINAL");
-    // The sandbox itself refuses a symlink as stdin, and a symlinked work dir.
-    let mut s = spec(dir, &["/bin/true"], run_limits());
-    s.stdin = Stdin::File(dir.join("out.txt"));
-    assert!(case.sb.run(0, &s).is_err());
-    let link = host.path().join("workdir-link");
-    std::os::unix::fs::symlink(dir, &link).unwrap();
-    assert!(
-        case.sb
-            .run(0, &spec(&link, &["/bin/true"], run_limits()))
-            .is_err()
-    );
+    // A test case sees the build output without the traps (links are not shown to runs).
+    let r = case
+        .sb
+        .run(&case.ws, &spec(&["/bin/ls", "-a"], run_limits()))
+        .unwrap();
+    assert_eq!(stdout(&r), ".\n..\nmain\nmain.c\n", "{}", show(&r));
+    // The sandbox itself refuses a symlink as stdin.
+    let link = host.path().join("stdin-link");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let mut s = spec(&["/bin/true"], run_limits());
+    s.stdin = Stdin::File(link);
+    assert!(case.sb.run(&case.ws, &s).is_err());
     assert_clean(&case.sb, 0, &case.before);
 }
 
@@ -375,43 +383,61 @@ fn ipc_leftover() {
     assert!(stdout(&r).contains("looked"), "{}", show(&r));
 }
 
-#[test]
-fn parallel_peek() {
+/// Runs `holder` (in the build phase, so its "ready" file is visible to the host) in slot 0
+/// and, once it is ready, `looker` in slot 1, while the holder is still running.
+fn concurrently(file: &'static str, holder: &[&str], looker: &[&str]) -> RunReport {
     let before = snapshot();
     let sb = sandbox(2);
-    let a = TempDir::new("peek-a");
-    let b = TempDir::new("peek-b");
-    compile_ok(&sb, 0, a.path(), &hostile("parallel_peek.c"));
-    compile_ok(&sb, 1, b.path(), &hostile("parallel_peek.c"));
+    let a = workspace(&sb, 0);
+    let b = workspace(&sb, 1);
+    compile_ok(&sb, &a, &hostile(file));
+    compile_ok(&sb, &b, &hostile(file));
     let hold_limits = Limits {
         wall_time: Duration::from_secs(4),
         ..run_limits()
     };
-    std::thread::scope(|s| {
-        let holder = s.spawn(|| sb.run(0, &spec(a.path(), &["./main", "hold"], hold_limits)));
+    let mut hold_argv = vec!["./main"];
+    hold_argv.extend_from_slice(holder);
+    let mut look_argv = vec!["./main"];
+    look_argv.extend_from_slice(looker);
+    let looked = std::thread::scope(|s| {
+        let holder = s.spawn(|| sb.run(&a, &build_spec(&hold_argv, hold_limits)));
         // Wait (bounded) until the holder has set up its markers; it says so in its work dir.
         let deadline = Instant::now() + Duration::from_secs(3);
-        while read_work_file(a.path(), "ready", 0).is_err() {
+        while a.read_file("ready", 0).is_err() {
             assert!(Instant::now() < deadline, "holder never became ready");
             std::thread::sleep(Duration::from_millis(5));
         }
-        let r = sb
-            .run(1, &spec(b.path(), &["./main", "look"], run_limits()))
-            .unwrap();
-        assert_expected("parallel_peek.c", &r);
-        assert!(stdout(&r).contains("looked"), "{}", show(&r));
+        let r = sb.run(&b, &spec(&look_argv, run_limits())).unwrap();
+        println!("{file} look: {}", show(&r));
         // The holder was alive during the whole look: the runs overlapped.
         assert!(!sb.slot_processes(0).unwrap().is_empty());
         let held = holder.join().unwrap().unwrap();
+        println!("{file} hold: {}", show(&held));
         assert_eq!(
             held.termination,
             Termination::WallTimeLimit,
             "{}",
             show(&held)
         );
+        r
     });
+    assert_expected(file, &looked);
     assert_clean(&sb, 0, &before);
     assert_clean(&sb, 1, &before);
+    looked
+}
+
+#[test]
+fn parallel_peek() {
+    let r = concurrently("parallel_peek.c", &["hold"], &["look"]);
+    assert!(stdout(&r).contains("looked"), "{}", show(&r));
+}
+
+#[test]
+fn lock_channel() {
+    let r = concurrently("lock_channel.c", &["hold"], &["look"]);
+    assert!(stdout(&r).contains("looked"), "{}", show(&r));
 }
 
 #[test]
@@ -424,12 +450,146 @@ fn exit_code() {
     Case::new("exit_code.c").run(&[]);
 }
 
+// ---- what a run leaves behind ----
+
+#[test]
+fn deep_tree() {
+    let case = Case::new("deep_tree.c");
+    let r = case.run(&[]);
+    let depth = number_after(&stdout(&r), "depth");
+    assert!(depth > 100 && depth < RUN_DISK.inodes, "{}", show(&r));
+    case.run(&["tmp"]);
+    // In the workspace itself (the build phase's work dir): bounded by its quota.
+    let r = case.run_phase(Phase::Build, &[], run_limits());
+    let depth = number_after(&stdout(&r), "depth");
+    assert!(depth > 100 && depth < BUILD_QUOTA.inodes, "{}", show(&r));
+    // Dropping the workspace frees the tree at once, whatever its shape, and the next
+    // submission in the slot starts from an empty one.
+    let Case { sb, ws, before, .. } = case;
+    let started = Instant::now();
+    drop(ws);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let next = workspace(&sb, 0);
+    compile_ok(&sb, &next, &program("hello.c"));
+    let r = sb
+        .run(&next, &spec(&["/bin/ls", "-a"], run_limits()))
+        .unwrap();
+    assert_eq!(stdout(&r), ".\n..\nmain\nmain.c\n", "{}", show(&r));
+    assert_clean(&sb, 0, &before);
+}
+
+/// Bytes free for unprivileged users on the file system of the host's temp dir.
+fn host_free_bytes() -> u64 {
+    let path = std::ffi::CString::new(std::env::temp_dir().to_string_lossy().as_bytes()).unwrap();
+    // SAFETY: zeroed statvfs is a valid out-parameter; valid C string.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(path.as_ptr(), &mut s) }, 0);
+    s.f_bavail * s.f_frsize
+}
+
+#[test]
+fn disk_fill() {
+    let free_before = host_free_bytes();
+    let case = Case::new("disk_fill.c");
+    // Only the quota may stop it: no file-size limit in the way.
+    let limits = Limits {
+        file_size_bytes: 8 << 30,
+        wall_time: Duration::from_secs(10),
+        ..run_limits()
+    };
+    let r = case.run_with(&[], limits);
+    let out = stdout(&r);
+    assert!(!out.contains("ALLOCATED"), "{}", show(&r));
+    let wrote = number_after(&out, "wrote");
+    assert!(wrote > 0 && wrote <= RUN_DISK.bytes, "{}", show(&r));
+    // The host's disk did not pay for it (other tests write a little meanwhile).
+    let free_after = host_free_bytes();
+    assert!(
+        free_after + (64 << 20) > free_before,
+        "host free space fell from {free_before} to {free_after}"
+    );
+}
+
+#[test]
+fn state_carry() {
+    let case = Case::new("state_carry.c");
+    let size = case
+        .ws
+        .read_file("main", 64 << 20)
+        .unwrap()
+        .len()
+        .to_string();
+    let r = case.run(&["leave"]);
+    let out = stdout(&r);
+    // The work dir is writable; the build output in it is not.
+    assert!(out.contains("write ./note: DONE"), "{}", show(&r));
+    assert!(out.contains("write /tmp/note: DONE"), "{}", show(&r));
+    for attempt in [
+        "append to ./main",
+        "truncate ./main",
+        "chmod ./main",
+        "rename over ./main",
+        "unlink ./main",
+    ] {
+        assert!(!out.contains(&format!("{attempt}: DONE")), "{}", show(&r));
+    }
+    let r = case.run(&["look", &size]);
+    assert!(stdout(&r).contains("looked"), "{}", show(&r));
+}
+
+#[test]
+fn socket_linger() {
+    let case = Case::new("socket_linger.c");
+    let name = format!("judge-linger-{}", std::process::id());
+    let r = case.run(&["leave", &name]);
+    assert!(stdout(&r).contains("left @"), "{}", show(&r));
+    // The next submission in the same slot.
+    let next = workspace(&case.sb, 0);
+    compile_ok(&case.sb, &next, &hostile("socket_linger.c"));
+    let r = case
+        .sb
+        .run(&next, &spec(&["./main", "look", &name], run_limits()))
+        .unwrap();
+    println!("look: {}", show(&r));
+    assert_expected("socket_linger.c", &r);
+    assert!(stdout(&r).contains("looked"), "{}", show(&r));
+    assert_clean(&case.sb, 0, &case.before);
+}
+
+#[test]
+fn mountinfo_leak() {
+    let r = Case::new("mountinfo_leak.c").run(&[]);
+    let allowed = [
+        "/usr", "/lib", "/bin", "/etc", "/box", "/tmp", "/main", "/null", "/zero", "/random",
+        "/urandom",
+    ];
+    let table = stdout(&r);
+    assert!(table.lines().count() > 5, "{}", show(&r));
+    for line in table.lines() {
+        let root = line.split(' ').nth(3).unwrap_or("");
+        assert!(
+            root == "/" || allowed.iter().any(|a| root.starts_with(a)),
+            "mount root {root:?} shows a host path: {line}"
+        );
+        assert!(
+            !line.contains("sbtest") && !line.contains("judge-worker"),
+            "host path in {line}"
+        );
+    }
+}
+
+#[test]
+fn child_mem() {
+    let r = Case::new("child_mem.c").run(&[]);
+    assert!(stdout(&r).contains("loginuid"), "{}", show(&r));
+}
+
 // ---- compile bombs: the compiler runs in the sandbox too ----
 
 fn compile_bomb(file: &str) {
     let before = snapshot();
     let sb = sandbox(1);
-    let dir = TempDir::new("bomb");
+    let ws = workspace(&sb, 0);
     let limits = Limits {
         cpu_time: Duration::from_secs(5),
         wall_time: Duration::from_secs(10),
@@ -440,12 +600,13 @@ fn compile_bomb(file: &str) {
     };
     let cpp = file.ends_with(".cpp");
     let name = if cpp { "main.cpp" } else { "main.c" };
-    std::fs::copy(hostile(file), dir.path().join(name)).unwrap();
+    ws.write_file(name, &std::fs::read(hostile(file)).unwrap())
+        .unwrap();
     let compiler = if cpp { "/usr/bin/g++" } else { "/usr/bin/gcc" };
     let r = sb
         .run(
-            0,
-            &spec(dir.path(), &[compiler, "-O2", "-o", "main", name], limits),
+            &ws,
+            &build_spec(&[compiler, "-O2", "-o", "main", name], limits),
         )
         .unwrap();
     println!("{file}: {}", show(&r));
@@ -492,20 +653,27 @@ fn manifest_covers_every_program() {
 #[test]
 fn sandbox_failures_are_errors_not_verdicts() {
     let sb = sandbox(1);
-    let dir = TempDir::new("errors");
-    let missing = sb.run(0, &spec(dir.path(), &["./does-not-exist"], run_limits()));
+    let ws = workspace(&sb, 0);
+    let missing = sb.run(&ws, &spec(&["./does-not-exist"], run_limits()));
     assert!(
         matches!(missing, Err(SandboxError::Setup(_))),
         "{missing:?}"
     );
-    let bad_slot = sb.run(7, &spec(dir.path(), &["/bin/true"], run_limits()));
+    let bad_slot = sb.workspace(7, BUILD_QUOTA);
     assert!(matches!(bad_slot, Err(SandboxError::InvalidSpec(_))));
-    let nul = sb.run(0, &spec(dir.path(), &["/bin/echo", "a\0b"], run_limits()));
+    let nul = sb.run(&ws, &spec(&["/bin/echo", "a\0b"], run_limits()));
     assert!(matches!(nul, Err(SandboxError::InvalidSpec(_))));
-    let mut shadow = spec(dir.path(), &["/bin/true"], run_limits());
+    let mut shadow = spec(&["/bin/true"], run_limits());
     shadow.read_only_binds.push("/etc/shadow".into());
     assert!(matches!(
-        sb.run(0, &shadow),
+        sb.run(&ws, &shadow),
+        Err(SandboxError::InvalidSpec(_))
+    ));
+    // A workspace of another sandbox is refused.
+    let other = sandbox(1);
+    let foreign = workspace(&other, 0);
+    assert!(matches!(
+        sb.run(&foreign, &spec(&["/bin/true"], run_limits())),
         Err(SandboxError::InvalidSpec(_))
     ));
     // And the slot is fine afterwards.

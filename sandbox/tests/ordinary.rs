@@ -1,6 +1,7 @@
 //! Ordinary programs through the namespace sandbox: C, Python and Java hello (compiled in the
 //! sandbox where the language compiles), stdin from bytes and from a file, what the program
-//! sees of its environment, and two slots in parallel. After each run nothing is left.
+//! sees of its environment, many submissions in a row on one slot, and two slots in
+//! parallel. After each run nothing is left.
 
 mod common;
 
@@ -15,11 +16,9 @@ fn c_hello_and_stdin() {
     let before = snapshot();
     let sb = sandbox(1);
     assert_ne!(sb.cgroup_version(), CgroupVersion::Auto);
-    let dir = TempDir::new("c");
-    compile_ok(&sb, 0, dir.path(), &program("hello.c"));
-    let r = sb
-        .run(0, &spec(dir.path(), &["./main"], run_limits()))
-        .unwrap();
+    let ws = workspace(&sb, 0);
+    compile_ok(&sb, &ws, &program("hello.c"));
+    let r = sb.run(&ws, &spec(&["./main"], run_limits())).unwrap();
     assert_eq!(r.termination, Termination::Exited(0), "{}", show(&r));
     assert_eq!(stdout(&r), "hello from C\n");
     assert!(
@@ -30,10 +29,11 @@ fn c_hello_and_stdin() {
     assert!(r.wall_time < Duration::from_secs(3));
     assert_clean(&sb, 0, &before);
 
-    compile_ok(&sb, 0, dir.path(), &program("sum.c"));
-    let mut s = spec(dir.path(), &["./main"], run_limits());
+    let ws = workspace(&sb, 0);
+    compile_ok(&sb, &ws, &program("sum.c"));
+    let mut s = spec(&["./main"], run_limits());
     s.stdin = Stdin::Bytes(b"40 2\n".to_vec());
-    let r = sb.run(0, &s).unwrap();
+    let r = sb.run(&ws, &s).unwrap();
     assert_eq!(
         (r.termination.clone(), stdout(&r)),
         (Termination::Exited(0), "42\n".into())
@@ -41,7 +41,7 @@ fn c_hello_and_stdin() {
     let input = TempDir::new("input");
     std::fs::write(input.path().join("in.txt"), "-5 7\n").unwrap();
     s.stdin = Stdin::File(input.path().join("in.txt"));
-    let r = sb.run(0, &s).unwrap();
+    let r = sb.run(&ws, &s).unwrap();
     assert_eq!(
         (r.termination.clone(), stdout(&r)),
         (Termination::Exited(0), "2\n".into())
@@ -53,16 +53,14 @@ fn c_hello_and_stdin() {
 fn the_view_from_inside() {
     let before = snapshot();
     let sb = sandbox(1);
-    let dir = TempDir::new("view");
+    let ws = workspace(&sb, 0);
     let script = "id -u; pwd; hostname; cat /proc/self/cgroup | tail -n 1; ls /; ls /dev; \
                   ls /proc | grep -c '^[0-9]'; test -e /etc/shadow || echo no-shadow; \
                   touch /box/w && echo box-writable; touch /usr/x 2>/dev/null || echo usr-ro; \
+                  touch /tmp/t && echo tmp-writable; \
                   grep -E '^Sig(Ign|Blk)' /proc/self/status";
     let r = sb
-        .run(
-            0,
-            &spec(dir.path(), &["/bin/sh", "-c", script], run_limits()),
-        )
+        .run(&ws, &spec(&["/bin/sh", "-c", script], run_limits()))
         .unwrap();
     assert_eq!(r.termination, Termination::Exited(0), "{}", show(&r));
     let out = stdout(&r);
@@ -74,6 +72,7 @@ fn the_view_from_inside() {
     for want in [
         "no-shadow",
         "box-writable",
+        "tmp-writable",
         "usr-ro",
         "urandom",
         "usr",
@@ -89,8 +88,9 @@ fn the_view_from_inside() {
 fn python_hello() {
     let before = snapshot();
     let sb = sandbox(1);
-    let dir = TempDir::new("py");
-    std::fs::copy(program("hello.py"), dir.path().join("main.py")).unwrap();
+    let ws = workspace(&sb, 0);
+    ws.write_file("main.py", &std::fs::read(program("hello.py")).unwrap())
+        .unwrap();
     // The compile step of the language table: byte-compile, so syntax errors surface there.
     let compile = [
         "/usr/bin/python3",
@@ -99,17 +99,13 @@ fn python_hello() {
         "import py_compile, sys; py_compile.compile('main.py', cfile='main.pyc', doraise=True)",
     ];
     let r = sb
-        .run(0, &spec(dir.path(), &compile, compile_limits()))
+        .run(&ws, &build_spec(&compile, compile_limits()))
         .unwrap();
     assert_eq!(r.termination, Termination::Exited(0), "{}", show(&r));
     let r = sb
         .run(
-            0,
-            &spec(
-                dir.path(),
-                &["/usr/bin/python3", "-I", "-S", "main.pyc"],
-                run_limits(),
-            ),
+            &ws,
+            &spec(&["/usr/bin/python3", "-I", "-S", "main.pyc"], run_limits()),
         )
         .unwrap();
     assert_eq!(r.termination, Termination::Exited(0), "{}", show(&r));
@@ -121,8 +117,9 @@ fn python_hello() {
 fn java_hello() {
     let before = snapshot();
     let sb = sandbox(1);
-    let dir = TempDir::new("java");
-    std::fs::copy(program("Main.java"), dir.path().join("Main.java")).unwrap();
+    let ws = workspace(&sb, 0);
+    ws.write_file("Main.java", &std::fs::read(program("Main.java")).unwrap())
+        .unwrap();
     let jdk = "/usr/lib/jvm/java-17-openjdk-amd64/bin";
     let javac = format!("{jdk}/javac");
     let compile = [
@@ -138,7 +135,7 @@ fn java_hello() {
         "Main.java",
     ];
     let r = sb
-        .run(0, &spec(dir.path(), &compile, compile_limits()))
+        .run(&ws, &build_spec(&compile, compile_limits()))
         .unwrap();
     assert_eq!(r.termination, Termination::Exited(0), "{}", show(&r));
     let java = format!("{jdk}/java");
@@ -161,10 +158,10 @@ fn java_hello() {
         processes: 64,
         ..run_limits()
     };
-    let mut s = spec(dir.path(), &run, limits);
+    let mut s = spec(&run, limits);
     s.env
         .push("JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64".into());
-    let r = sb.run(0, &s).unwrap();
+    let r = sb.run(&ws, &s).unwrap();
     assert_eq!(r.termination, Termination::Exited(0), "{}", show(&r));
     assert_eq!(stdout(&r), "hello from Java 17\n");
     assert_clean(&sb, 0, &before);
@@ -174,21 +171,18 @@ fn java_hello() {
 fn two_slots_in_parallel() {
     let before = snapshot();
     let sb = sandbox(2);
-    let dirs = [TempDir::new("par-a"), TempDir::new("par-b")];
-    for (slot, d) in dirs.iter().enumerate() {
-        compile_ok(&sb, slot, d.path(), &program("hello.c"));
+    let workspaces = [workspace(&sb, 0), workspace(&sb, 1)];
+    for ws in &workspaces {
+        compile_ok(&sb, ws, &program("hello.c"));
     }
     std::thread::scope(|s| {
-        let handles: Vec<_> = dirs
+        let handles: Vec<_> = workspaces
             .iter()
-            .enumerate()
-            .map(|(slot, d)| {
+            .map(|ws| {
                 let sb = &sb;
                 s.spawn(move || {
                     for _ in 0..20 {
-                        let r = sb
-                            .run(slot, &spec(d.path(), &["./main"], run_limits()))
-                            .unwrap();
+                        let r = sb.run(ws, &spec(&["./main"], run_limits())).unwrap();
                         assert_eq!(r.termination, Termination::Exited(0), "{}", show(&r));
                         assert_eq!(stdout(&r), "hello from C\n");
                     }
@@ -201,4 +195,41 @@ fn two_slots_in_parallel() {
     });
     assert_clean(&sb, 0, &before);
     assert_clean(&sb, 1, &before);
+}
+
+/// How a worker uses one slot for weeks: submission after submission, each in a fresh
+/// workspace, some of them leaving whatever they can behind. Every one starts clean.
+#[test]
+fn many_submissions_in_a_row_on_one_slot() {
+    let before = snapshot();
+    let sb = sandbox(1);
+    let litter = "mkdir -p a/b/c; head -c 100000 /dev/zero > a/b/c/f; \
+                  for i in 1 2 3 4 5 6 7 8; do : > /tmp/t$i; : > f$i; done; \
+                  (sleep 30 &) ; echo littered";
+    for n in 0..12 {
+        let ws = workspace(&sb, 0);
+        // Each submission starts with an empty workspace.
+        let r = sb
+            .run(
+                &ws,
+                &build_spec(&["/bin/ls", "-a", "/box", "/tmp"], run_limits()),
+            )
+            .unwrap();
+        assert_eq!(
+            stdout(&r),
+            "/box:\n.\n..\n\n/tmp:\n.\n..\n",
+            "submission {n}: {}",
+            show(&r)
+        );
+        compile_ok(&sb, &ws, &program("hello.c"));
+        for _ in 0..3 {
+            let r = sb.run(&ws, &spec(&["./main"], run_limits())).unwrap();
+            assert_eq!(stdout(&r), "hello from C\n", "{}", show(&r));
+            let r = sb
+                .run(&ws, &spec(&["/bin/sh", "-c", litter], run_limits()))
+                .unwrap();
+            assert!(r.success(), "{}", show(&r));
+            assert_clean(&sb, 0, &before);
+        }
+    }
 }

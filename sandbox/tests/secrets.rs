@@ -17,12 +17,10 @@ fn env_leak() {
     unsafe { std::env::set_var("JUDGE_DATABASE_PASSWORD", &secret) };
     let before = snapshot();
     let sb = sandbox(1);
-    let dir = TempDir::new("env");
-    compile_ok(&sb, 0, dir.path(), &hostile("env_leak.c"));
+    let ws = workspace(&sb, 0);
+    compile_ok(&sb, &ws, &hostile("env_leak.c"));
     let me = std::process::id().to_string();
-    let r = sb
-        .run(0, &spec(dir.path(), &["./main", &me], run_limits()))
-        .unwrap();
+    let r = sb.run(&ws, &spec(&["./main", &me], run_limits())).unwrap();
     assert_expected("env_leak.c", &r);
     let out = stdout(&r);
     assert!(out.contains("PATH=/usr/bin:/bin"), "{}", show(&r));
@@ -34,9 +32,8 @@ fn env_leak() {
     // Python sees only what the language table gives it.
     let py = sb
         .run(
-            0,
+            &ws,
             &spec(
-                dir.path(),
                 &[
                     "/usr/bin/python3",
                     "-I",

@@ -6,8 +6,9 @@
 //! (the compiler included, since it reads the submission) runs through the [`Sandbox`], so
 //! swapping the plain runner for the isolated one changes nothing here.
 //!
-//! - `workdir`: the per-slot directory the source is written to and the program runs in.
-//! - `spec`: what the sandbox runs for the compile step and for a test case, with limits.
+//! - `spec`: what the sandbox runs for the compile step and for a test case, with limits, and
+//!   the quota of the submission's workspace (where the source is written and the build output
+//!   stays; the sandbox owns it and makes it fresh for every submission and test case).
 //! - `verdict`: from a sandbox report to a verdict, a compile failure reason, a result.
 //! - `compare`: whether the output matches the expected output.
 //!
@@ -19,28 +20,24 @@
 mod compare;
 mod spec;
 mod verdict;
-mod workdir;
 
 pub use compare::outputs_match;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use messaging::contract::{Limits, Testcase, TestcaseResult, Verdict};
 use messaging::language::{Language, LanguageTable};
-use sandbox::{RunReport, Sandbox, SandboxError, Termination};
+use sandbox::{RunReport, Sandbox, SandboxError, Termination, Workspace};
 use tracing::Span;
 use tracing::field::{Empty, display};
 
 use self::verdict::{Compilation, millis};
-use self::workdir::WorkDir;
 
 /// Compiles and runs submissions through a sandbox. Shared by all slots (`&self`).
 pub struct JudgeEngine {
     languages: LanguageTable,
     sandbox: Arc<dyn Sandbox>,
-    work_root: PathBuf,
 }
 
 /// One submission to judge.
@@ -84,20 +81,6 @@ pub enum JudgeError {
     UnknownLanguage(String),
     #[error("sandbox failed: {0}")]
     Sandbox(#[from] SandboxError),
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
-}
-
-impl JudgeError {
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        JudgeError::Io {
-            context: context.into(),
-            source,
-        }
-    }
 }
 
 /// The compile step's result.
@@ -108,32 +91,28 @@ struct Compiled {
 }
 
 impl JudgeEngine {
-    pub fn new(languages: LanguageTable, sandbox: Arc<dyn Sandbox>, work_root: PathBuf) -> Self {
-        JudgeEngine {
-            languages,
-            sandbox,
-            work_root,
-        }
+    pub fn new(languages: LanguageTable, sandbox: Arc<dyn Sandbox>) -> Self {
+        JudgeEngine { languages, sandbox }
     }
 
     pub fn languages(&self) -> &LanguageTable {
         &self.languages
     }
 
-    /// Judges one submission in `slot`'s work dir. Blocking: call from a blocking thread.
-    /// Runs in different slots may overlap; runs in the same slot must not.
+    /// Judges one submission in a fresh workspace in `slot`. Blocking: call from a blocking
+    /// thread. Runs in different slots may overlap; runs in the same slot must not.
     pub fn judge(&self, slot: usize, job: &JudgeJob<'_>) -> Result<JudgeOutcome, JudgeError> {
         let language = self
             .languages
             .get(job.language)
             .ok_or_else(|| JudgeError::UnknownLanguage(job.language.to_owned()))?;
-        let work_dir = WorkDir::prepare(&self.work_root, slot)?;
-        work_dir.write_source(&language.source_file, job.source)?;
+        let workspace = self.sandbox.workspace(slot, spec::build_quota(language))?;
+        workspace.write_file(&language.source_file, job.source.as_bytes())?;
 
         let mut compile_output = String::new();
         let mut compile_time = Duration::ZERO;
         if !language.compile.is_empty() {
-            let compiled = self.compile(slot, job, language, &work_dir)?;
+            let compiled = self.compile(job, language, &workspace)?;
             compile_output = compiled.output;
             compile_time = compiled.wall_time;
             if !compiled.succeeded {
@@ -147,7 +126,6 @@ impl JudgeEngine {
             }
         }
 
-        let baseline = work_dir.baseline()?;
         let mut results = Vec::with_capacity(job.testcases.len());
         let mut run_time = Duration::ZERO;
         let mut failed = false;
@@ -156,11 +134,8 @@ impl JudgeEngine {
                 results.push(verdict::skipped(index));
                 continue;
             }
-            if index > 0 {
-                work_dir.reset_to(&baseline)?;
-            }
             let (result, wall_time) =
-                self.run_testcase(slot, job, language, &work_dir, index, testcase)?;
+                self.run_testcase(job, language, &workspace, index, testcase)?;
             run_time += wall_time;
             failed |= result.verdict != Verdict::Accepted;
             results.push(result);
@@ -181,10 +156,9 @@ impl JudgeEngine {
 
     fn compile(
         &self,
-        slot: usize,
         job: &JudgeJob<'_>,
         language: &Language,
-        work_dir: &WorkDir,
+        workspace: &Workspace,
     ) -> Result<Compiled, JudgeError> {
         let span = tracing::info_span!(
             "judge.compile",
@@ -202,10 +176,10 @@ impl JudgeEngine {
             otel.status_description = Empty,
         );
         let _entered = span.enter();
-        let spec = spec::compile_spec(language, work_dir.path());
+        let spec = spec::compile_spec(language);
         let report = self
             .sandbox
-            .run(slot, &spec)
+            .run(workspace, &spec)
             .inspect_err(|error| record_sandbox_error(&span, error))?;
         record_report(&span, &report);
         let compiled = match verdict::compilation(&report) {
@@ -236,10 +210,9 @@ impl JudgeEngine {
 
     fn run_testcase(
         &self,
-        slot: usize,
         job: &JudgeJob<'_>,
         language: &Language,
-        work_dir: &WorkDir,
+        workspace: &Workspace,
         index: usize,
         testcase: &Testcase,
     ) -> Result<(TestcaseResult, Duration), JudgeError> {
@@ -260,10 +233,10 @@ impl JudgeEngine {
             otel.status_description = Empty,
         );
         let _entered = span.enter();
-        let spec = spec::run_spec(language, job.limits, work_dir.path(), testcase);
+        let spec = spec::run_spec(language, job.limits, testcase);
         let report = self
             .sandbox
-            .run(slot, &spec)
+            .run(workspace, &spec)
             .inspect_err(|error| record_sandbox_error(&span, error))?;
         record_report(&span, &report);
         let verdict =
@@ -288,10 +261,7 @@ fn record_report(span: &Span, report: &RunReport) {
     span.record("sandbox.cpu_time_ms", millis(report.cpu_time));
     span.record("sandbox.wall_time_ms", millis(report.wall_time));
     span.record("sandbox.memory_kb", report.peak_memory_bytes / 1024);
-    span.record(
-        "sandbox.termination",
-        display(termination_name(&report.termination)),
-    );
+    span.record("sandbox.termination", report.termination.name());
     match report.termination {
         Termination::Exited(code) => {
             span.record("process.exit.code", code);
@@ -300,17 +270,6 @@ fn record_report(span: &Span, report: &RunReport) {
             span.record("process.signal", signal);
         }
         _ => {}
-    }
-}
-
-fn termination_name(termination: &Termination) -> &'static str {
-    match termination {
-        Termination::Exited(_) => "exited",
-        Termination::Signaled(_) => "signaled",
-        Termination::CpuTimeLimit => "cpu_time_limit",
-        Termination::WallTimeLimit => "wall_time_limit",
-        Termination::MemoryLimit => "memory_limit",
-        Termination::OutputLimit => "output_limit",
     }
 }
 

@@ -1,17 +1,17 @@
 //! What the sandbox is asked to run: the [`RunSpec`]s of the compile step and of one test
-//! case, with their limits.
+//! case, with their limits, and the quota of a submission's workspace.
 //!
 //! The compile step gets fixed, generous limits (compilers are trusted code fed untrusted
 //! input, so the limits stop compile bombs rather than measure anything). The run step's
 //! limits come from the user's limits scaled by the language row, so Java and Python get
 //! the extra time and memory their runtimes need.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use messaging::contract::{Limits as UserLimits, Testcase};
 use messaging::language::Language;
-use sandbox::{Limits, RunSpec, Stdin};
+use sandbox::{DiskQuota, Limits, Phase, RunSpec, Stdin};
 
 const MIB: u64 = 1 << 20;
 
@@ -27,12 +27,20 @@ fn toolchain_binds() -> Vec<PathBuf> {
     TOOLCHAIN_BINDS.iter().map(PathBuf::from).collect()
 }
 
-/// The compile step: the language's compile argv in the work dir, no stdin.
-pub(crate) fn compile_spec(language: &Language, work_dir: &Path) -> RunSpec {
+/// The writable space of a submission's build directory (the source and the build output).
+pub(crate) fn build_quota(language: &Language) -> DiskQuota {
+    DiskQuota {
+        bytes: language.build_disk_mb.saturating_mul(MIB),
+        inodes: language.build_disk_inodes,
+    }
+}
+
+/// The compile step: the language's compile argv in the build directory, no stdin.
+pub(crate) fn compile_spec(language: &Language) -> RunSpec {
     RunSpec {
         argv: language.compile.clone(),
         env: language.env.clone(),
-        work_dir: work_dir.to_path_buf(),
+        phase: Phase::Build,
         read_only_binds: toolchain_binds(),
         stdin: Stdin::Null,
         limits: Limits {
@@ -45,17 +53,14 @@ pub(crate) fn compile_spec(language: &Language, work_dir: &Path) -> RunSpec {
             file_size_bytes: 256 * MIB,
             open_files: 256,
             stack_bytes: 64 * MIB,
+            // The compile's /tmp (its work dir is the workspace's build directory).
+            disk: build_quota(language),
         },
     }
 }
 
 /// One test case: the language's run argv, the test input on stdin, scaled limits.
-pub(crate) fn run_spec(
-    language: &Language,
-    user: UserLimits,
-    work_dir: &Path,
-    testcase: &Testcase,
-) -> RunSpec {
+pub(crate) fn run_spec(language: &Language, user: UserLimits, testcase: &Testcase) -> RunSpec {
     let cpu_time = Duration::from_millis(language.run_time_limit_ms(user.time_limit_ms));
     let memory_bytes = language
         .run_memory_limit_mb(user.memory_limit_mb)
@@ -66,7 +71,7 @@ pub(crate) fn run_spec(
     RunSpec {
         argv: language.run_argv(user.memory_limit_mb),
         env: language.env.clone(),
-        work_dir: work_dir.to_path_buf(),
+        phase: Phase::Run,
         read_only_binds: toolchain_binds(),
         stdin: Stdin::Bytes(testcase.input.as_bytes().to_vec()),
         limits: Limits {
@@ -81,6 +86,10 @@ pub(crate) fn run_spec(
             open_files: 64,
             // Deep recursion is normal in contest solutions: the stack may use all the memory.
             stack_bytes: memory_bytes,
+            disk: DiskQuota {
+                bytes: language.run_disk_mb.saturating_mul(MIB),
+                inodes: language.run_disk_inodes,
+            },
         },
     }
 }
@@ -104,9 +113,7 @@ mod tests {
             time_limit_ms: 1000,
             memory_limit_mb: 256,
         };
-        let dir = Path::new("/tmp/w");
-
-        let c = run_spec(table.get("c").unwrap(), user, dir, &testcase(2));
+        let c = run_spec(table.get("c").unwrap(), user, &testcase(2));
         assert_eq!(c.argv, ["./main"]);
         assert_eq!(c.limits.cpu_time, Duration::from_millis(1000));
         assert_eq!(c.limits.wall_time, Duration::from_millis(3000));
@@ -114,9 +121,10 @@ mod tests {
         assert_eq!(c.limits.stack_bytes, 256 * MIB);
         assert_eq!(c.limits.output_bytes, 16 * MIB);
         assert_eq!(c.stdin, Stdin::Bytes(b"1 2\n".to_vec()));
-        assert_eq!(c.work_dir, dir);
+        assert_eq!(c.phase, Phase::Run);
+        assert_eq!(c.limits.disk, DiskQuota::mib(32, 1024));
 
-        let java = run_spec(table.get("java").unwrap(), user, dir, &testcase(2));
+        let java = run_spec(table.get("java").unwrap(), user, &testcase(2));
         assert_eq!(java.limits.cpu_time, Duration::from_millis(3000));
         assert_eq!(java.limits.wall_time, Duration::from_millis(7000));
         assert_eq!(java.limits.memory_bytes, 352 * MIB);
@@ -132,12 +140,7 @@ mod tests {
             memory_limit_mb: 64,
         };
         let long = 10 * MIB as usize;
-        let spec = run_spec(
-            table.get("c").unwrap(),
-            user,
-            Path::new("/w"),
-            &testcase(long),
-        );
+        let spec = run_spec(table.get("c").unwrap(), user, &testcase(long));
         assert_eq!(spec.limits.output_bytes, 20 * MIB);
     }
 
@@ -145,8 +148,10 @@ mod tests {
     fn compile_limits_are_fixed() {
         let table = LanguageTable::builtin().unwrap();
         let python = table.get("python3").unwrap();
-        let spec = compile_spec(python, Path::new("/w"));
+        let spec = compile_spec(python);
         assert_eq!(spec.argv, python.compile);
+        assert_eq!(spec.phase, Phase::Build);
+        assert_eq!(build_quota(python), DiskQuota::mib(256, 4096));
         assert_eq!(spec.stdin, Stdin::Null);
         assert_eq!(spec.limits.cpu_time, Duration::from_secs(10));
         assert_eq!(spec.limits.memory_bytes, 1024 * MIB);

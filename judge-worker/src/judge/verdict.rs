@@ -28,7 +28,8 @@ enum Marker {
 /// The verdict of one test case run.
 pub(crate) fn run_verdict(report: &RunReport, cpu_limit: Duration, expected: &[u8]) -> Verdict {
     match report.termination {
-        Termination::OutputLimit => Verdict::OutputLimitExceeded,
+        // Too much written: to stdout, to one file, or to the disk quota.
+        Termination::OutputLimit | Termination::FileSizeLimit => Verdict::OutputLimitExceeded,
         Termination::MemoryLimit => Verdict::MemoryLimitExceeded,
         Termination::CpuTimeLimit | Termination::WallTimeLimit => Verdict::TimeLimitExceeded,
         // A program that finished but used more CPU than allowed was too slow all the same.
@@ -79,8 +80,9 @@ pub(crate) fn compilation(report: &RunReport) -> Compilation {
             Some("compilation exceeded its time limit".to_owned())
         }
         Termination::MemoryLimit => Some("compilation exceeded its memory limit".to_owned()),
-        Termination::OutputLimit => {
-            Some("compilation exceeded its output or file size limit".to_owned())
+        Termination::OutputLimit => Some("compilation exceeded its output limit".to_owned()),
+        Termination::FileSizeLimit => {
+            Some("compilation exceeded its file size limit or its disk quota".to_owned())
         }
     };
     Compilation::Failed { reason }
@@ -181,6 +183,10 @@ mod tests {
     fn limits_map_to_their_verdicts() {
         use Termination::*;
         assert_eq!(verdict(OutputLimit, "", ""), Verdict::OutputLimitExceeded);
+        assert_eq!(
+            verdict(FileSizeLimit, "3\n", ""),
+            Verdict::OutputLimitExceeded
+        );
         assert_eq!(
             verdict(MemoryLimit, "3\n", ""),
             Verdict::MemoryLimitExceeded
@@ -304,7 +310,14 @@ mod tests {
         let spam = report(Termination::OutputLimit, "", "");
         assert_eq!(
             compilation(&spam),
-            failed(Some("compilation exceeded its output or file size limit"))
+            failed(Some("compilation exceeded its output limit"))
+        );
+        let full = report(Termination::FileSizeLimit, "", "");
+        assert_eq!(
+            compilation(&full),
+            failed(Some(
+                "compilation exceeded its file size limit or its disk quota"
+            ))
         );
     }
 

@@ -46,8 +46,7 @@ pub enum Stage {
     JoinRoot,
     CopyRoot,
     MountProc,
-    MountTmp,
-    MountWorkDir,
+    AttachMount,
     Hostname,
     ForkProgram,
     WaitProgram,
@@ -75,15 +74,14 @@ pub enum Stage {
 }
 
 impl Stage {
-    const ALL: [Stage; 31] = [
+    const ALL: [Stage; 30] = [
         Stage::ParentGone,
         Stage::CloseFds,
         Stage::JoinNetns,
         Stage::JoinRoot,
         Stage::CopyRoot,
         Stage::MountProc,
-        Stage::MountTmp,
-        Stage::MountWorkDir,
+        Stage::AttachMount,
         Stage::Hostname,
         Stage::ForkProgram,
         Stage::WaitProgram,
@@ -121,8 +119,7 @@ impl Stage {
             Stage::JoinRoot => "joining the prepared root",
             Stage::CopyRoot => "copying the root mount namespace",
             Stage::MountProc => "mounting /proc",
-            Stage::MountTmp => "mounting /tmp",
-            Stage::MountWorkDir => "mounting the work dir",
+            Stage::AttachMount => "attaching the work dir, /tmp or the build output",
             Stage::Hostname => "setting the hostname",
             Stage::ForkProgram => "forking the program",
             Stage::WaitProgram => "waiting for the program",
@@ -220,14 +217,19 @@ pub struct InitPlan<'a> {
     pub netns_fd: RawFd,
     /// The prepared root's mount namespace.
     pub root_fd: RawFd,
-    /// Detached bind mount of the work dir, attached at `/box`.
-    pub work_tree_fd: RawFd,
+    /// Detached mounts to attach, in order (`/box`, `/tmp`, the build output; `mounts.rs`).
+    pub attach: &'a [Attach],
     pub hostname: &'a CStr,
     pub proc_options: &'a CStr,
-    pub tmp_options: &'a CStr,
     /// Top of the stack the program's process starts on.
     pub program_stack: *mut u8,
     pub program: ProgramPlan<'a>,
+}
+
+/// A detached mount tree and the absolute path it is attached at.
+pub struct Attach {
+    pub tree: RawFd,
+    pub target: *const c_char,
 }
 
 /// What the program's process does before `execve`.
@@ -241,6 +243,11 @@ pub struct ProgramPlan<'a> {
     pub cap_last: c_int,
     pub uid: libc::uid_t,
     pub gid: libc::gid_t,
+    /// The uid in decimal, written to `/proc/self/loginuid` before the uid change: once a
+    /// process's audit login uid is set, changing it takes `CAP_AUDIT_CONTROL`, so the program
+    /// can never forge the one the host's audit log records (and if the worker's own is set
+    /// already, the program inherits that one, equally fixed).
+    pub loginuid: &'a CStr,
     pub filters: &'a [libc::sock_fprog],
     pub path: *const c_char,
     pub argv: *const *const c_char,
@@ -345,34 +352,31 @@ unsafe fn init_main(plan: &InitPlan) -> ! {
             )
         };
         mount(c"proc", c"/proc", plan.proc_options, Stage::MountProc);
-        mount(c"tmpfs", c"/tmp", plan.tmp_options, Stage::MountTmp);
-        check(
-            sys::raw(
-                libc::SYS_move_mount,
-                [
-                    plan.work_tree_fd as usize,
-                    ptr(c"".as_ptr()),
-                    libc::AT_FDCWD as usize,
-                    ptr(WORK_DIR.as_ptr()),
-                    sys::MOVE_MOUNT_F_EMPTY_PATH as usize,
-                    0,
-                ],
-            ),
-            st,
-            Stage::MountWorkDir,
-        );
+        for a in plan.attach {
+            check(
+                sys::raw(
+                    libc::SYS_move_mount,
+                    [
+                        a.tree as usize,
+                        ptr(c"".as_ptr()),
+                        libc::AT_FDCWD as usize,
+                        a.target as usize,
+                        sys::MOVE_MOUNT_F_EMPTY_PATH as usize,
+                        0,
+                    ],
+                ),
+                st,
+                Stage::AttachMount,
+            );
+            sys::raw3(libc::SYS_close, a.tree as usize, 0, 0);
+        }
         let name = plan.hostname.to_bytes();
         check(
             sys::raw3(libc::SYS_sethostname, ptr(name.as_ptr()), name.len(), 0),
             st,
             Stage::Hostname,
         );
-        for fd in [
-            plan.netns_fd,
-            plan.root_fd,
-            plan.work_tree_fd,
-            plan.worker_pidfd,
-        ] {
+        for fd in [plan.netns_fd, plan.root_fd, plan.worker_pidfd] {
             sys::raw3(libc::SYS_close, fd as usize, 0, 0);
         }
 
@@ -561,6 +565,23 @@ unsafe fn program_main(p: &ProgramPlan, st: RawFd) -> ! {
             st,
             Stage::DropCapabilities,
         );
+        let fd = sys::raw(
+            libc::SYS_openat,
+            [
+                libc::AT_FDCWD as usize,
+                ptr(c"/proc/self/loginuid".as_ptr()),
+                (libc::O_WRONLY | libc::O_CLOEXEC) as usize,
+                0,
+                0,
+                0,
+            ],
+        );
+        // No audit support, or already set (EPERM): either way the program cannot set it.
+        if fd >= 0 {
+            let id = p.loginuid.to_bytes();
+            sys::raw3(libc::SYS_write, fd as usize, ptr(id.as_ptr()), id.len());
+            sys::raw3(libc::SYS_close, fd as usize, 0, 0);
+        }
         check(sys::raw3(libc::SYS_setgroups, 0, 0, 0), st, Stage::Groups);
         let (u, g) = (p.uid as usize, p.gid as usize);
         check(sys::raw3(libc::SYS_setresgid, g, g, g), st, Stage::Gid);

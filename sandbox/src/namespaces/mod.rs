@@ -1,90 +1,80 @@
-//! The isolated sandbox: Linux namespaces, a fresh read-only root, per-slot cgroups, an
-//! unprivileged uid without capabilities, `no_new_privs`, a seccomp filter and rlimits.
+//! The namespace mechanism: Linux namespaces, a fresh read-only root, tmpfs workspaces,
+//! per-slot cgroups, unprivileged uids without capabilities, `no_new_privs`, a seccomp filter.
 //!
 //! # How a run goes
 //! 1. The worker prepares everything while it may still allocate: argv/env as C strings, the
-//!    root template for this set of binds (built once, cached; `root.rs`), a detached bind
-//!    mount of the work dir (`open_tree`), stdin (a sealed memfd, a regular file opened
-//!    `O_NOFOLLOW`, or `/dev/null`), pipes, the slot cgroup's limits and counters.
+//!    root template for this set of binds (built once, cached; `root.rs`), the run's `/box`
+//!    and `/tmp` as detached tmpfs mounts (`mounts.rs`), stdin, pipes, the slot cgroup's
+//!    limits and counters.
 //! 2. It clones **init** into new PID, IPC and UTS namespaces (sharing the worker's memory,
 //!    on a stack of its own: no page tables are copied, whatever the worker's size; see
-//!    `child.rs`). Init joins the slot's empty network namespace (`netns.rs`) and the root
-//!    template, copies it into a private mount namespace, mounts `/proc`
-//!    (`hidepid=invisible`), a size- and inode-capped `/tmp` and the work dir at
-//!    [`WORK_DIR`], and clones the program's process, vfork-style.
+//!    `child.rs`). Init joins the workspace's empty network namespace (`netns.rs`) and the
+//!    root template, copies it into a private mount namespace, mounts `/proc`
+//!    (`hidepid=invisible`), attaches `/box`, `/tmp` and the build output, and clones the
+//!    program's process, vfork-style.
 //! 3. The program's process joins the slot cgroup, unshares a cgroup namespace, resets its
-//!    signal state, drops to the slot's uid/gid with every capability gone, sets
+//!    signal state, drops to the slot's uids with every capability gone, sets
 //!    `no_new_privs` and rlimits, installs the seccomp filter (`seccomp.rs`) and execs.
-//! 4. The worker reads output (capped), samples the cgroup's CPU time, and on a limit
-//!    SIGKILLs init, which takes the whole PID namespace with it (`supervise.rs`). When the
-//!    program's main process ends, init reports its status and exits, which kills anything
-//!    it left behind. The verdict comes from init's report, the kill reason and the cgroup
-//!    (OOM kills, CPU time, peak memory). The slot cgroup is checked empty before returning.
+//! 4. The shared supervision loop (`watch.rs`) reads output, samples the cgroup's CPU time,
+//!    and on a limit SIGKILLs init, which takes the whole PID namespace with it. When the
+//!    program's main process ends, init reports its status and exits, which kills anything it
+//!    left behind. The facts (init's report, the cgroup's CPU time, peak memory and OOM
+//!    kills, whether the writable space filled up) go to the one `decide`. The slot cgroup is
+//!    checked empty before returning.
 //!
-//! What is reused, because creating it per run is what makes sandboxes slow: the network
-//! namespace (one per slot), the cgroups (one set per slot), the root (one per bind set).
+//! What is reused, because creating it per run is what makes sandboxes slow: the cgroups (one
+//! set per slot), the root (one per bind set), the network namespace (one per workspace).
 //! What is fresh per run: PID, IPC, UTS, cgroup and (a copy of the) mount namespace, `/proc`,
-//! `/tmp`. Nothing survives a run: not a process (PID namespace), not a mount (they live in
-//! the run's mount namespace only), not a SysV object (IPC namespace), not a file in `/tmp`.
+//! the writable space. Nothing survives a run: not a process (PID namespace), not a mount
+//! (they live in the run's mount namespace only), not a SysV object (IPC namespace), not a
+//! file outside the build output; and nothing survives a submission: its tmpfs and network
+//! namespace go with its [`Workspace`].
 //!
 //! # Using it from the judge
 //! `RunSpec::read_only_binds` lists host paths as the language table names them (`/usr`,
 //! `/lib`, `/lib64`, `/bin`, `/etc`, the JDK home...). Symlinks among them are recreated as
 //! symlinks, paths under another bind are skipped, missing ones are skipped. `/etc` is
 //! special: only [`NamespaceConfig::etc_allow`] entries of it are bound (never `shadow`),
-//! plus a synthetic `passwd`/`group`/`hosts`. The work dir is shown at [`WORK_DIR`] (`/box`)
-//! and is the cwd, so `./main` works; it is chowned to the slot's uid before each run.
-//! argv[0] must be absolute inside the sandbox or relative to the work dir (no `PATH`
-//! lookup). The environment is exactly `RunSpec::env`. Afterwards, read and write work-dir
-//! files only with [`read_work_file`] / [`create_work_file`] (no symlinks followed, regular
-//! files only). Put work dirs on a size-capped file system (a tmpfs): `RLIMIT_FSIZE` caps one
-//! file, not how many files a program creates there.
+//! plus a synthetic `passwd`/`group`/`hosts`. The work dir is [`WORK_DIR`] (`/box`) and is
+//! the cwd, so `./main` works. argv[0] must be absolute inside the sandbox or relative to the
+//! work dir (no `PATH` lookup). The environment is exactly `RunSpec::env`.
 //!
 //! # Requirements
 //! Root (real `CAP_SYS_ADMIN` in the initial user namespace) and Linux ≥ 5.12 (`open_tree`,
-//! `move_mount`, `mount_setattr`, `close_range`, pidfds). Slot uids `base_uid..base_uid+slots`
-//! must belong to nobody else on the host (RLIMIT_NPROC and file ownership are per uid).
+//! `move_mount`, `mount_setattr`, `fsmount`, `close_range`, pidfds). Slot uids
+//! `base_uid..base_uid + slots` must belong to nobody else on the host (RLIMIT_NPROC and
+//! file ownership are per uid): slot `n` runs as `base_uid + n`.
 //!
-//! cgroup v1 (these machines): the `memory`, `pids` and `cpuacct` hierarchies mounted; swap
-//! accounting (`memory.memsw.*`) for "no swap". cgroup v2: the worker's own cgroup must have
-//! the `memory` and `pids` controllers in `cgroup.controllers` and be writable by the worker
-//! (a delegated subtree: systemd `Delegate=yes`); if that cgroup holds processes, the worker
-//! moves itself into a leaf `<cgroup_name>.supervisor` so it can enable them for its
-//! children. `memory.peak` resets per run on kernel ≥ 6.12 (older: slot cgroup recreated per
-//! run).
+//! cgroup v1: the `memory`, `pids` and `cpuacct` hierarchies mounted; swap accounting
+//! (`memory.memsw.*`) for "no swap". cgroup v2: the worker's own cgroup must have the
+//! `memory` and `pids` controllers in `cgroup.controllers` and be writable by the worker (a
+//! delegated subtree: systemd `Delegate=yes`, or a container's private cgroup namespace with
+//! `/sys/fs/cgroup` mounted read-write); if that cgroup holds processes, they are all moved
+//! into a leaf `<cgroup_name>.supervisor` so controllers can be enabled for the slots.
 //!
 //! # What a worker container needs
 //! - Root in the host's user namespace (no `userns-remap`), with `CAP_SYS_ADMIN` (mounts,
-//!   `setns`, `unshare`, `pivot_root`, `open_tree`/`move_mount`, `sethostname`),
+//!   `setns`, `unshare`, `pivot_root`, `open_tree`/`move_mount`/`fsmount`, `sethostname`),
 //!   `CAP_SYS_CHROOT` (`setns` into a mount namespace), `CAP_SETUID`, `CAP_SETGID`,
-//!   `CAP_SETPCAP` (emptying the bounding set), `CAP_CHOWN` (the work dir), `CAP_KILL`
-//!   (stragglers of another uid) and `CAP_SYS_RESOURCE` if limits exceed its own hard rlimits.
-//!   `--privileged` covers all of it.
+//!   `CAP_SETPCAP` (emptying the bounding set), `CAP_CHOWN` (making the build output's
+//!   executables root's and execute-only, `mounts.rs`), `CAP_KILL` (stragglers of another uid)
+//!   and `CAP_SYS_RESOURCE` if limits exceed its own hard rlimits. Nothing that overrides file
+//!   permissions: the worker never enters or writes a directory a run owns (`mounts.rs`).
 //! - No seccomp or AppArmor profile that forbids those calls: Docker's default profiles do
-//!   (`--security-opt seccomp=unconfined --security-opt apparmor=unconfined`, implied by
-//!   `--privileged`).
-//! - A writable cgroup subtree with `memory` and `pids`: with cgroup v2, a private cgroup
-//!   namespace (`--cgroupns=private`, Docker's default on v2) and `/sys/fs/cgroup` mounted
-//!   read-write (Docker mounts it read-only unless `--privileged`); the worker then moves
-//!   itself into a leaf cgroup as described above. Kubernetes: a privileged container (or the
-//!   capabilities above with `seccompProfile: Unconfined` and AppArmor unconfined) on a
-//!   cgroup v2 node.
-//! - Nothing for networking: runs get an empty network namespace made here. The container's
-//!   own network is never shared with a run.
-//! - The toolchains at the paths the language table names, and work dirs on a size-capped
-//!   file system.
+//!   (`--security-opt seccomp=unconfined --security-opt apparmor=unconfined`).
+//! - A writable cgroup subtree with `memory` and `pids` (see above).
+//! - Nothing for networking or disk: runs get empty network namespaces and tmpfs space made
+//!   here, bounded by the quotas the judge asks for (and charged to the run's memory).
 //!
 //! The supervisor's own environment and memory never reach a run: the program gets exactly
 //! `RunSpec::env`, and init (a copy of the worker) is another uid, untraceable and hidden.
 
 mod cgroup;
 mod child;
-mod hostfs;
+mod mounts;
 mod netns;
-mod prepare;
 mod root;
 mod seccomp;
-mod supervise;
 mod sys;
 
 use std::ffi::CString;
@@ -96,16 +86,18 @@ use libc::c_int;
 
 pub use cgroup::CgroupVersion;
 pub use cgroup::remove_stale as remove_stale_cgroups;
+pub use mounts::MAX_BUILD_ENTRIES;
 
-pub use hostfs::{create_work_file, read_work_file};
-
-use crate::{Limits, RunReport, RunSpec, Sandbox, SandboxError, Termination};
+use crate::decide::Facts;
+use crate::pipeline::{self, ChildIo, Mechanism};
+use crate::watch::{RunningTree, Sample, Watched};
+use crate::workspace::{MechanismWorkspace, next_owner_id};
+use crate::{DiskQuota, RunReport, RunSpec, Sandbox, SandboxError, Workspace};
 use cgroup::{Hierarchy, SlotCgroup};
-use child::{InitPlan, KIND_EXITED, KIND_FAILED, ProgramPlan, RECORD_SIZE, Record, Stage};
+use child::{Attach, InitPlan, KIND_EXITED, KIND_FAILED, ProgramPlan, RECORD_SIZE, Record, Stage};
+use mounts::Tmpfs;
 use netns::EmptyNetns;
-use prepare::{CStrings, above_stdio, check_spec, open_stdin, pipe, rlimits, work_dir_tree};
 use root::{RootConfig, RootTemplate};
-use supervise::{Kill, Watch};
 
 /// Where the work dir appears inside the sandbox; the program's cwd.
 pub const WORK_DIR: &str = "/box";
@@ -113,17 +105,13 @@ pub const WORK_DIR: &str = "/box";
 /// Configuration of a [`NamespaceSandbox`]; per sandbox, not per run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceConfig {
-    /// Number of slots: `run` accepts slot indexes `0..slots`.
+    /// Number of slots: workspaces are opened in slots `0..slots`.
     pub slots: usize,
     /// Slot `n` runs as uid and gid `base_uid + n`. These ids must belong to nobody else.
     pub base_uid: u32,
     /// Directory created under the worker's own cgroup for the slots' cgroups.
     pub cgroup_name: String,
     pub cgroup_version: CgroupVersion,
-    /// Size cap of each run's private `/tmp` (charged to the run's memory too).
-    pub tmp_size_bytes: u64,
-    /// Inode cap of each run's `/tmp`.
-    pub tmp_inodes: u64,
     /// Entries of the host's `/etc` a run sees when it binds `/etc`.
     pub etc_allow: Vec<String>,
     /// Hostname inside the sandbox.
@@ -137,8 +125,6 @@ impl Default for NamespaceConfig {
             base_uid: 60_000,
             cgroup_name: "judge-sandbox".into(),
             cgroup_version: CgroupVersion::Auto,
-            tmp_size_bytes: 64 << 20,
-            tmp_inodes: 4096,
             etc_allow: [
                 "alternatives",
                 "ld.so.cache",
@@ -159,7 +145,6 @@ impl Default for NamespaceConfig {
 
 struct Slot {
     cgroup: Box<dyn SlotCgroup>,
-    netns: EmptyNetns,
     /// Stacks of the run's init and of the program's process before exec (`child.rs`).
     init_stack: sys::ChildStack,
     program_stack: sys::ChildStack,
@@ -167,15 +152,24 @@ struct Slot {
 
 /// Size of each child stack; the code between clone and exec needs a few KiB.
 const CHILD_STACK: usize = 256 << 10;
+/// How often the supervisor reads the slot cgroup's CPU time, at least.
+const CPU_SAMPLE_MAX: Duration = Duration::from_millis(100);
 
 /// What can be read about a slot without waiting for its run to end.
 struct SlotInfo {
     procs_paths: Vec<std::path::PathBuf>,
 }
 
+/// A workspace of this mechanism: its build directory is a tmpfs (the workspace's
+/// descriptor); this is what else belongs to the submission.
+pub(crate) struct TmpfsWorkspace {
+    netns: EmptyNetns,
+}
+
 /// The isolated sandbox; see the module documentation.
 pub struct NamespaceSandbox {
     config: NamespaceConfig,
+    owner: u64,
     slots: Vec<Mutex<Slot>>,
     info: Vec<SlotInfo>,
     hierarchy: Hierarchy,
@@ -184,10 +178,8 @@ pub struct NamespaceSandbox {
     users: Vec<(String, u32, u32)>,
     worker_pidfd: OwnedFd,
     cap_last: c_int,
-    cpus: u32,
     hostname: CString,
     proc_options: CString,
-    tmp_options: CString,
 }
 
 impl std::fmt::Debug for NamespaceSandbox {
@@ -215,8 +207,8 @@ fn cap_last_cap() -> c_int {
 }
 
 impl NamespaceSandbox {
-    /// Set up the slots: a cgroup set and an empty network namespace each, and the seccomp
-    /// filters. Roots are built on first use per bind set (or ahead with [`Self::prepare_root`]).
+    /// Set up the slots (a cgroup set each) and the seccomp filters. Roots are built on
+    /// first use per bind set (or ahead with [`Self::prepare_root`]).
     pub fn new(config: NamespaceConfig) -> Result<Self, SandboxError> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
@@ -232,18 +224,10 @@ impl NamespaceSandbox {
                 config.base_uid, config.slots
             )));
         }
-        if config.tmp_size_bytes == 0 || config.tmp_inodes == 0 {
-            return Err(invalid("the /tmp size and inode caps must be positive"));
-        }
         let hostname = CString::new(config.hostname.as_bytes())
             .ok()
             .filter(|h| !h.is_empty() && h.as_bytes().len() <= 64)
             .ok_or_else(|| invalid("hostname must be 1-64 bytes without NUL"))?;
-        let tmp_options = CString::new(format!(
-            "size={},nr_inodes={},mode=1777",
-            config.tmp_size_bytes, config.tmp_inodes
-        ))
-        .map_err(|_| invalid("tmp options"))?;
 
         // Fail now, not at the first run, where the new mount API is missing or forbidden.
         sys::detached_bind(libc::AT_FDCWD, c"/dev/null", false, 0).map_err(|e| {
@@ -252,6 +236,7 @@ impl NamespaceSandbox {
                 e,
             )
         })?;
+        drop(Tmpfs::new(DiskQuota::mib(1, 16))?);
         let filters = seccomp::Filters::build()?;
         let hierarchy = Hierarchy::open(config.cgroup_version, &config.cgroup_name)?;
         let mut slots = Vec::with_capacity(config.slots);
@@ -267,12 +252,11 @@ impl NamespaceSandbox {
             };
             slots.push(Mutex::new(Slot {
                 cgroup,
-                netns: EmptyNetns::create()?,
                 init_stack: stack()?,
                 program_stack: stack()?,
             }));
         }
-        let worker_pidfd = sys::pidfd_open(std::process::id() as libc::pid_t)
+        let worker_pidfd = crate::sys::pidfd_open(std::process::id() as libc::pid_t)
             .map_err(|e| SandboxError::io("pidfd_open of the worker", e))?;
         let users = (0..config.slots)
             .map(|i| {
@@ -280,7 +264,6 @@ impl NamespaceSandbox {
                 (format!("sandbox{i}"), id, id)
             })
             .collect();
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         tracing::info!(
             slots = config.slots,
             base_uid = config.base_uid,
@@ -289,6 +272,7 @@ impl NamespaceSandbox {
         );
         Ok(NamespaceSandbox {
             config,
+            owner: next_owner_id(),
             slots,
             info,
             hierarchy,
@@ -297,10 +281,8 @@ impl NamespaceSandbox {
             users,
             worker_pidfd,
             cap_last: cap_last_cap(),
-            cpus,
             hostname,
             proc_options: c"hidepid=invisible".into(),
-            tmp_options,
         })
     }
 
@@ -351,6 +333,15 @@ impl NamespaceSandbox {
         roots.push((key, Arc::clone(&template)));
         Ok(template)
     }
+
+    fn slot(&self, index: usize) -> Result<&Mutex<Slot>, SandboxError> {
+        self.slots.get(index).ok_or_else(|| {
+            invalid(format!(
+                "slot {index} out of range (0..{})",
+                self.slots.len()
+            ))
+        })
+    }
 }
 
 fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
@@ -367,16 +358,113 @@ impl Drop for NamespaceSandbox {
     }
 }
 
-/// Kills and reaps init when dropped, unless it is already reaped: init shares the worker's
-/// memory and reads the run's plan, so it must be gone before the plan is freed, also when
-/// the run ends early by an error or a panic.
-struct KillOnDrop<'a>(&'a OwnedFd);
+impl Sandbox for NamespaceSandbox {
+    fn workspace(&self, slot: usize, quota: DiskQuota) -> Result<Workspace, SandboxError> {
+        self.slot(slot)?;
+        if quota.bytes == 0 || quota.inodes == 0 {
+            return Err(invalid("the workspace quota must be positive"));
+        }
+        let build = Tmpfs::new(quota)?;
+        let netns = EmptyNetns::create()?;
+        Ok(Workspace::new(
+            slot,
+            self.owner,
+            build.into_fd(),
+            MechanismWorkspace::Namespaces(TmpfsWorkspace { netns }),
+        ))
+    }
 
-impl Drop for KillOnDrop<'_> {
+    fn run(&self, workspace: &Workspace, spec: &RunSpec) -> Result<RunReport, SandboxError> {
+        workspace.check_owner(self.owner)?;
+        let index = workspace.slot();
+        let mut guard = lock(self.slot(index)?);
+        let span = tracing::debug_span!("sandbox.run", slot = index, argv0 = %spec.argv.first().map_or("", String::as_str));
+        let _enter = span.enter();
+        let mut run = SlotRun {
+            sandbox: self,
+            index,
+            slot: &mut guard,
+        };
+        let report = pipeline::run(&mut run, workspace, spec);
+        if let Err(e) = &report {
+            tracing::warn!(slot = index, error = %e, "sandbox run failed");
+        }
+        report
+    }
+
+    fn kind(&self) -> &'static str {
+        "namespaces"
+    }
+}
+
+/// One run in a locked slot.
+struct SlotRun<'a> {
+    sandbox: &'a NamespaceSandbox,
+    index: usize,
+    slot: &'a mut Slot,
+}
+
+/// The run's init, as the supervision loop sees it. Kills and reaps init when dropped unless
+/// it is already reaped: init shares the worker's memory and reads the run's plan, so it must
+/// be gone before the plan is freed, also when the run ends early by an error or a panic.
+struct InitTree<'a> {
+    pidfd: OwnedFd,
+    cgroup: &'a dyn SlotCgroup,
+    cpu_base: Duration,
+    started: Instant,
+    reaped: bool,
+}
+
+impl InitTree<'_> {
+    fn kill_init(&self) {
+        if let Err(e) = crate::sys::pidfd_send_signal(self.pidfd.as_raw_fd(), libc::SIGKILL) {
+            // ESRCH: it is already gone, which is what we wanted.
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                tracing::warn!(error = %e, "could not kill the sandbox init");
+            }
+        }
+    }
+}
+
+impl Drop for InitTree<'_> {
     fn drop(&mut self) {
-        // Harmless when init was already reaped: the pidfd then refers to no process.
-        let _ = sys::pidfd_send_signal(self.0.as_raw_fd(), libc::SIGKILL);
-        let _ = supervise::reap(self.0);
+        if !self.reaped {
+            self.kill_init();
+            let _ = crate::sys::reap(&self.pidfd);
+        }
+    }
+}
+
+impl RunningTree for InitTree<'_> {
+    fn started(&self) -> Instant {
+        self.started
+    }
+
+    fn exit_fd(&self) -> RawFd {
+        self.pidfd.as_raw_fd()
+    }
+
+    fn sample(&mut self) -> Result<Sample, SandboxError> {
+        Ok(Sample {
+            cpu: self.cgroup.cpu_total()?.saturating_sub(self.cpu_base),
+            memory: None,
+        })
+    }
+
+    fn max_sample_interval(&self) -> Duration {
+        CPU_SAMPLE_MAX
+    }
+
+    fn kill(&mut self) {
+        // Killing init takes the whole PID namespace with it; forks in a dying namespace
+        // fail, so a fork bomb cannot outrun the kill.
+        self.kill_init();
+    }
+
+    fn root_ended(&mut self) -> Result<(), SandboxError> {
+        crate::sys::reap(&self.pidfd)?;
+        self.reaped = true;
+        Ok(())
     }
 }
 
@@ -391,62 +479,91 @@ fn decode_records(bytes: &[u8]) -> Vec<Record> {
         .collect()
 }
 
-impl NamespaceSandbox {
-    fn run_in_slot(
-        &self,
-        index: usize,
-        slot: &mut Slot,
+/// Everything in the report pipe; its writers are gone (init was reaped), but a copy of the
+/// write end may linger for a moment in a concurrent clone, so read without waiting for EOF.
+fn read_records(status: &OwnedFd) -> Vec<Record> {
+    // SAFETY: F_SETFL on a valid descriptor.
+    unsafe { libc::fcntl(status.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: buf is valid for its length.
+        let n = unsafe { libc::read(status.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 || bytes.len() > 64 * RECORD_SIZE {
+            break;
+        }
+        bytes.extend_from_slice(&buf[..n as usize]);
+    }
+    decode_records(&bytes)
+}
+
+impl Mechanism for SlotRun<'_> {
+    fn execute(
+        &mut self,
+        workspace: &Workspace,
         spec: &RunSpec,
-    ) -> Result<RunReport, SandboxError> {
-        check_spec(spec)?;
-        let uid = self.config.base_uid + index as u32;
-        let argv = CStrings::new(&spec.argv, "argv")?;
-        let env = CStrings::new(&spec.env, "environment")?;
-        let root = self.root_for(&spec.read_only_binds)?;
-        let work_tree = above_stdio(work_dir_tree(spec, uid)?)?;
-        let stdin = above_stdio(open_stdin(&spec.stdin)?)?;
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        let (status_r, status_w) = pipe()?;
-        let baseline = slot.cgroup.prepare(&spec.limits)?;
-        let rlimits = rlimits(&spec.limits);
-        let fprogs = self.filters.fprogs();
-        let procs_fds = slot.cgroup.procs_fds();
+        io: ChildIo,
+        watch: &mut dyn FnMut(&mut dyn RunningTree) -> Result<Watched, SandboxError>,
+    ) -> Result<(Watched, Facts), SandboxError> {
+        let MechanismWorkspace::Namespaces(tmpfs_workspace) = &workspace.mechanism else {
+            return Err(invalid("not a workspace of the namespace sandbox"));
+        };
+        let sb = self.sandbox;
+        let config = &sb.config;
+        let uid = config.base_uid + self.index as u32;
+        let loginuid = CString::new(uid.to_string()).map_err(|_| invalid("uid"))?;
+        let argv = crate::sys::CStrings::new(&spec.argv, "argv")?;
+        let env = crate::sys::CStrings::new(&spec.env, "environment")?;
+        let root = sb.root_for(&spec.read_only_binds)?;
+        let mounts = mounts::for_phase(workspace, spec.phase, spec.limits.disk)?;
+        let attach: Vec<Attach> = mounts
+            .attach
+            .iter()
+            .map(|(tree, target)| Attach {
+                tree: tree.as_raw_fd(),
+                target: target.as_ptr(),
+            })
+            .collect();
+        let (status_r, status_w) = crate::sys::pipe()?;
+        let netns = tmpfs_workspace.netns.fd().as_raw_fd();
+        let baseline = self.slot.cgroup.prepare(&spec.limits)?;
+        let fprogs = sb.filters.fprogs();
+        let procs_fds = self.slot.cgroup.procs_fds();
 
         let mut keep: Vec<RawFd> = vec![
-            self.worker_pidfd.as_raw_fd(),
+            sb.worker_pidfd.as_raw_fd(),
             status_w.as_raw_fd(),
-            slot.netns.fd().as_raw_fd(),
+            netns,
             root.fd(),
-            work_tree.as_raw_fd(),
-            stdin.as_raw_fd(),
-            out_w.as_raw_fd(),
-            err_w.as_raw_fd(),
+            io.stdin.as_raw_fd(),
+            io.stdout.as_raw_fd(),
+            io.stderr.as_raw_fd(),
         ];
+        keep.extend(attach.iter().map(|a| a.tree));
         keep.extend(&procs_fds);
         keep.sort_unstable();
         keep.dedup();
 
         let plan = InitPlan {
             keep_fds: &keep,
-            worker_pidfd: self.worker_pidfd.as_raw_fd(),
+            worker_pidfd: sb.worker_pidfd.as_raw_fd(),
             status_fd: status_w.as_raw_fd(),
-            netns_fd: slot.netns.fd().as_raw_fd(),
+            netns_fd: netns,
             root_fd: root.fd(),
-            work_tree_fd: work_tree.as_raw_fd(),
-            hostname: &self.hostname,
-            proc_options: &self.proc_options,
-            tmp_options: &self.tmp_options,
-            program_stack: slot.program_stack.top(),
+            attach: &attach,
+            hostname: &sb.hostname,
+            proc_options: &sb.proc_options,
+            program_stack: self.slot.program_stack.top(),
             program: ProgramPlan {
-                stdin_fd: stdin.as_raw_fd(),
-                stdout_fd: out_w.as_raw_fd(),
-                stderr_fd: err_w.as_raw_fd(),
+                stdin_fd: io.stdin.as_raw_fd(),
+                stdout_fd: io.stdout.as_raw_fd(),
+                stderr_fd: io.stderr.as_raw_fd(),
                 cgroup_procs_fds: &procs_fds,
-                rlimits: &rlimits,
-                cap_last: self.cap_last,
+                rlimits: &io.rlimits,
+                cap_last: sb.cap_last,
                 uid,
                 gid: uid,
+                loginuid: &loginuid,
                 filters: &fprogs,
                 path: argv.ptrs[0],
                 argv: argv.ptrs.as_ptr(),
@@ -466,11 +583,11 @@ impl NamespaceSandbox {
         // in a process that shares the worker's memory.
         let mask = sys::block_all_signals();
         // SAFETY: init runs child::init_entry on its own stack; it reads `plan`, which stays
-        // alive and unchanged until `_init` below has made sure init is gone.
+        // alive and unchanged until `tree` below has made sure init is gone.
         let pid = unsafe {
             sys::clone_on_stack(
                 flags,
-                slot.init_stack.top(),
+                self.slot.init_stack.top(),
                 &mut raw_pidfd,
                 child::init_entry,
                 &plan as *const InitPlan as *mut libc::c_void,
@@ -483,44 +600,37 @@ impl NamespaceSandbox {
                 std::io::Error::from_raw_os_error((-pid) as i32),
             ));
         }
-        // SAFETY: CLONE_PIDFD stored a new descriptor that we now own.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(raw_pidfd) };
         // Declared after `plan`, so dropped (init killed and reaped) before it, on every path.
-        let _init = KillOnDrop(&pidfd);
-        // The child's ends: once they are closed here, EOF means the run's processes are gone.
-        drop((out_w, err_w, status_w, stdin, work_tree));
-
-        let outcome = supervise::watch(Watch {
-            pidfd: &pidfd,
-            stdout: out_r,
-            stderr: err_r,
-            status: status_r,
-            limits: &spec.limits,
-            cgroup: slot.cgroup.as_ref(),
+        let mut tree = InitTree {
+            // SAFETY: CLONE_PIDFD stored a new descriptor that we now own.
+            pidfd: unsafe { OwnedFd::from_raw_fd(raw_pidfd) },
+            cgroup: self.slot.cgroup.as_ref(),
             cpu_base: baseline.cpu,
-            cpus: self.cpus,
             started,
-        });
-        let outcome = match outcome {
-            Ok(o) => o,
+            reaped: false,
+        };
+        // The child's ends: once they are closed here, EOF means the run's processes are gone.
+        drop((io.stdin, io.stdout, io.stderr, status_w));
+
+        let watched = match watch(&mut tree) {
+            Ok(w) => w,
             Err(e) => {
                 // Never leave a run behind: kill it and empty the cgroup before reporting.
-                let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), libc::SIGKILL);
-                let _ = supervise::reap(&pidfd);
-                let _ = slot.cgroup.kill_all();
+                drop(tree);
+                let _ = self.slot.cgroup.kill_all();
                 return Err(e);
             }
         };
-        let usage = slot.cgroup.usage(&baseline)?;
-        if !slot.cgroup.processes()?.is_empty() {
+        let records = read_records(&status_r);
+        let usage = self.slot.cgroup.usage(&baseline)?;
+        if !self.slot.cgroup.processes()?.is_empty() {
             tracing::warn!(
-                slot = index,
+                slot = self.index,
                 "processes left in the slot cgroup after the run"
             );
-            slot.cgroup.kill_all()?;
+            self.slot.cgroup.kill_all()?;
         }
 
-        let records = decode_records(&outcome.status);
         if let Some(f) = records.iter().find(|r| r.kind == KIND_FAILED) {
             let stage = Stage::from_u32(f.stage).map_or("sandbox setup", Stage::describe);
             let err = std::io::Error::from_raw_os_error(f.errno);
@@ -530,136 +640,22 @@ impl NamespaceSandbox {
                 setup(format!("{stage}: {err}"))
             });
         }
-        let exit = records
+        let status = records
             .iter()
             .find(|r| r.kind == KIND_EXITED)
             .map(|r| r.status);
-        if exit.is_none() && outcome.kill.is_none() {
+        if status.is_none() && watched.kill.is_none() {
             return Err(setup(
                 "the sandbox init ended without reporting the program's status",
             ));
         }
-
-        let termination = decide(&spec.limits, outcome.kill, exit, usage.cpu, usage.oom_kills);
-        Ok(RunReport {
-            termination,
-            cpu_time: usage.cpu,
-            wall_time: outcome.wall,
-            peak_memory_bytes: usage.peak_memory,
-            stdout: outcome.stdout,
-            stderr: outcome.stderr,
-        })
-    }
-}
-
-/// How the run ended, most specific cause first: a limit the sandbox enforced beats the exit
-/// status it caused (a SIGKILL from the OOM killer is a memory limit, not a signal).
-fn decide(
-    limits: &Limits,
-    kill: Option<Kill>,
-    exit: Option<c_int>,
-    cpu: Duration,
-    oom_kills: u64,
-) -> Termination {
-    let signal = exit
-        .filter(|s| libc::WIFSIGNALED(*s))
-        .map(|s| libc::WTERMSIG(s));
-    if kill == Some(Kill::Output) {
-        Termination::OutputLimit
-    } else if oom_kills > 0 {
-        Termination::MemoryLimit
-    } else if kill == Some(Kill::Cpu) || cpu > limits.cpu_time || signal == Some(libc::SIGXCPU) {
-        Termination::CpuTimeLimit
-    } else if kill == Some(Kill::Wall) {
-        Termination::WallTimeLimit
-    } else {
-        match exit {
-            Some(s) if libc::WIFEXITED(s) => Termination::Exited(libc::WEXITSTATUS(s)),
-            Some(s) if libc::WIFSIGNALED(s) => Termination::Signaled(libc::WTERMSIG(s)),
-            // Unreachable by construction (checked by the caller); report it honestly.
-            _ => Termination::WallTimeLimit,
-        }
-    }
-}
-
-impl Sandbox for NamespaceSandbox {
-    fn run(&self, slot: usize, spec: &RunSpec) -> Result<RunReport, SandboxError> {
-        let cell = self.slots.get(slot).ok_or_else(|| {
-            invalid(format!(
-                "slot {slot} out of range (0..{})",
-                self.slots.len()
-            ))
-        })?;
-        let mut guard = lock(cell);
-        let span = tracing::debug_span!("sandbox.run", slot, argv0 = %spec.argv.first().map_or("", String::as_str));
-        let _enter = span.enter();
-        let report = self.run_in_slot(slot, &mut guard, spec);
-        if let Err(e) = &report {
-            tracing::warn!(slot, error = %e, "sandbox run failed");
-        }
-        report
-    }
-
-    fn kind(&self) -> &'static str {
-        "namespaces"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits() -> Limits {
-        Limits {
-            cpu_time: Duration::from_secs(1),
-            wall_time: Duration::from_secs(2),
-            memory_bytes: 64 << 20,
-            processes: 8,
-            output_bytes: 1024,
-            file_size_bytes: 1024,
-            open_files: 16,
-            stack_bytes: 8 << 20,
-        }
-    }
-
-    #[test]
-    fn verdict_priorities() {
-        let l = limits();
-        let exited0 = Some(0);
-        let killed9 = Some(libc::SIGKILL);
-        let ms = Duration::from_millis;
-        assert_eq!(decide(&l, None, exited0, ms(10), 0), Termination::Exited(0));
-        assert_eq!(
-            decide(&l, None, Some(3 << 8), ms(10), 0),
-            Termination::Exited(3)
-        );
-        assert_eq!(
-            decide(&l, None, killed9, ms(10), 0),
-            Termination::Signaled(9)
-        );
-        assert_eq!(
-            decide(&l, None, killed9, ms(10), 1),
-            Termination::MemoryLimit
-        );
-        assert_eq!(
-            decide(&l, Some(Kill::Output), None, ms(10), 1),
-            Termination::OutputLimit
-        );
-        assert_eq!(
-            decide(&l, Some(Kill::Wall), None, ms(1500), 0),
-            Termination::CpuTimeLimit
-        );
-        assert_eq!(
-            decide(&l, Some(Kill::Wall), None, ms(10), 0),
-            Termination::WallTimeLimit
-        );
-        assert_eq!(
-            decide(&l, None, Some(libc::SIGXCPU), ms(900), 0),
-            Termination::CpuTimeLimit
-        );
-        assert_eq!(
-            decide(&l, None, exited0, ms(1001), 0),
-            Termination::CpuTimeLimit
-        );
+        let facts = Facts {
+            status,
+            cpu: usage.cpu,
+            peak_memory: usage.peak_memory,
+            oom_killed: usage.oom_kills > 0,
+            disk_full: mounts.writable.iter().any(|fd| mounts::is_full(*fd)),
+        };
+        Ok((watched, facts))
     }
 }

@@ -1,12 +1,14 @@
-//! An empty network namespace per slot, created once and joined by every run in the slot.
+//! An empty network namespace per workspace (one submission in one slot), joined by every
+//! run of that submission.
 //!
-//! A fresh network namespace per run is slow on many kernels (creation and, above all,
-//! teardown are serialised: tens to hundreds of milliseconds), and an empty one holds no
-//! state worth renewing: only a loopback interface, left down, so not even `127.0.0.1` works
-//! inside. Reusing it between the runs of one slot is safe because those runs never overlap
-//! and every socket dies with its processes. It is not shared *between* slots: abstract
-//! `AF_UNIX` socket names are per network namespace, and `AF_UNIX` stays allowed (runtimes
-//! use socketpairs), so two concurrent runs sharing one namespace could meet there.
+//! Empty means only a loopback interface, left down, so not even `127.0.0.1` works inside.
+//! It is not shared between submissions because a socket can outlive every process of a
+//! run: an abstract `AF_UNIX` socket that holds a reference to itself in flight (SCM_RIGHTS)
+//! stays bound until the kernel's garbage collector finds it, and the next submission in the
+//! slot would find its name in `/proc/net/unix` or connect to it. `AF_UNIX` stays allowed
+//! (runtimes use socketpairs), so the namespace is what keeps submissions apart; it is also
+//! never shared between slots, where runs overlap. Making one costs ~0.4 ms on this kernel
+//! (BENCHMARKS.md); its teardown runs in the kernel's own worker, off the judge's path.
 //!
 //! The namespace is made by a short-lived thread (`unshare(CLONE_NEWNET)` affects only the
 //! calling thread) and kept alive by an open `/proc/thread-self/ns/net` descriptor.

@@ -8,13 +8,22 @@
 //! builds new namespaces or mounts (a user namespace would give the program capabilities
 //! again), and every socket family but `AF_UNIX`.
 //!
-//! A seccompiler filter has one action on match, and three are needed:
+//! It also closes channels between concurrent runs that the mount and PID namespaces leave
+//! open because the toolchain files are shared: inotify (a watch on `/usr/include` sees
+//! another slot's compiler open a header) is refused, and file locks (`flock`, and the
+//! `F_SETLK` family of `fcntl`, which work on read-only files) succeed without doing
+//! anything, so no run can hold a lock another could test. Runtimes lock their own files as
+//! a matter of course (the JVM `flock`s its perf-data file), so refusing would break them;
+//! competitive programs never share a locked file between their processes.
+//!
+//! A seccompiler filter has one action on match, and four are needed:
 //! - `EPERM` for the deny-list below, so programs see an ordinary failure;
 //! - `ENOSYS` for `clone3`, whose flags live in memory where BPF cannot look; glibc and the
 //!   JVM fall back to `clone`, whose namespace flags the first filter checks;
-//! - `EAFNOSUPPORT` for `socket`/`socketpair` of any family but `AF_UNIX`.
+//! - `EAFNOSUPPORT` for `socket`/`socketpair` of any family but `AF_UNIX`;
+//! - success without effect (`SECCOMP_RET_ERRNO` with errno 0) for the locks.
 //!
-//! The three programs are chained into one (each "allow" of one jumps to the start of the
+//! The programs are chained into one (each "allow" of one jumps to the start of the
 //! next) because attaching a filter costs ~80 µs on these machines (the kernel evaluates it
 //! for every syscall number to build its allow cache), a third of the sandbox's setup time.
 //! The sets of syscalls they act on are disjoint, so chaining decides exactly as three
@@ -98,6 +107,9 @@ const DENIED: &[libc::c_long] = &[
     libc::SYS_iopl,
     libc::SYS_ioperm,
     libc::SYS_fanotify_init,
+    // A watch on a shared read-only tree reports what other runs open (a channel).
+    libc::SYS_inotify_init,
+    libc::SYS_inotify_init1,
     // File handles bypass path-based access checks (the "shocker" escape).
     libc::SYS_open_by_handle_at,
     libc::SYS_name_to_handle_at,
@@ -114,6 +126,14 @@ const NAMESPACE_FLAGS: &[libc::c_int] = &[
     libc::CLONE_NEWNET,
     // CLONE_NEWTIME (0x80) exists only for clone3 and unshare, both denied whole; in clone's
     // flags that bit belongs to the exit signal.
+];
+
+/// `fcntl` commands that take or release a lock: made no-ops (see the module doc).
+const LOCK_COMMANDS: [libc::c_int; 4] = [
+    libc::F_SETLK,
+    libc::F_SETLKW,
+    libc::F_OFD_SETLK,
+    libc::F_OFD_SETLKW,
 ];
 
 /// x32 system calls have this bit set in the syscall number.
@@ -218,7 +238,25 @@ impl Filters {
             "sockets",
         )?;
 
-        let program = chain(vec![prefixed, nosys, sockets]);
+        let mut locks = BTreeMap::new();
+        locks.insert(libc::SYS_flock, Vec::new());
+        locks.insert(
+            libc::SYS_fcntl,
+            LOCK_COMMANDS
+                .iter()
+                .map(|&cmd| {
+                    rule(vec![cond(
+                        1,
+                        SeccompCmpArgLen::Dword,
+                        SeccompCmpOp::Eq,
+                        cmd as u64,
+                    )?])
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let locks = compile(locks, SeccompAction::Errno(0), "locks")?;
+
+        let program = chain(vec![prefixed, nosys, sockets, locks]);
         if program.len() > usize::from(u16::MAX) || program.len() > 4096 {
             return Err(setup_err("chain", "program too long"));
         }

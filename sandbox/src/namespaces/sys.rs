@@ -1,8 +1,8 @@
-//! Raw system calls the sandbox needs and `libc`/`nix` don't wrap, or wrap in a way that is
-//! unsafe in its children.
+//! Raw system calls the namespace mechanism needs and `libc`/`nix` don't wrap, or wrap in a
+//! way that is unsafe in its children (those both mechanisms use are in `src/sys.rs`).
 //!
 //! Two kinds of function live here:
-//! - parent-side wrappers returning `io::Result` (the new mount API, pidfds, `clone`);
+//! - parent-side wrappers returning `io::Result` (the new mount API, `clone`);
 //! - child-side ones (`raw*`) for the code between `clone` and `execve` (`child.rs`): inline
 //!   `syscall` instructions returning `-errno`, never touching `errno`. That matters because
 //!   the run's init and the program's process share the worker's memory until `execve`
@@ -23,6 +23,10 @@ pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
 pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
 pub const MOUNT_ATTR_NODEV: u64 = 0x4;
 pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const FSOPEN_CLOEXEC: c_uint = 1;
+pub const FSMOUNT_CLOEXEC: c_uint = 1;
+pub const FSCONFIG_SET_STRING: c_uint = 1;
+pub const FSCONFIG_CMD_CREATE: c_uint = 6;
 /// Linux 6.15+ (`open_tree_attr`); not in every `libc` release yet.
 pub const SYS_OPEN_TREE_ATTR: c_long = 467;
 
@@ -60,7 +64,8 @@ pub fn detached_bind(
     recursive: bool,
     attr_set: u64,
 ) -> io::Result<OwnedFd> {
-    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
+    // Never through a symlink in the last component: callers name what they inspected.
+    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | libc::AT_SYMLINK_NOFOLLOW as c_uint;
     if path.is_empty() {
         flags |= libc::AT_EMPTY_PATH as c_uint;
     }
@@ -92,30 +97,6 @@ pub fn detached_bind(
         )
     })?;
     Ok(tree)
-}
-
-/// `pidfd_open(2)`.
-pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall.
-    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
-    // SAFETY: new descriptor, owned from here (pidfds are always close-on-exec).
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// `pidfd_send_signal(2)`: signals exactly the process the pidfd refers to, never a reuser
-/// of its pid.
-pub fn pidfd_send_signal(pidfd: RawFd, signal: c_int) -> io::Result<()> {
-    // SAFETY: plain syscall; null siginfo is allowed.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd,
-            signal,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    })?;
-    Ok(())
 }
 
 /// Result of [`clone_process`].

@@ -1,9 +1,11 @@
 //! Shared helpers of the sandbox's integration tests: a sandbox per test (its own cgroup
-//! name and uid range, so tests and test binaries can run side by side), work dirs that
-//! clean up after themselves, compiling through the sandbox, the hostile-program manifest,
-//! and the leak checks every run ends with.
+//! name and uid range, so tests and test binaries can run side by side), temporary host
+//! directories that clean up after themselves, compiling through the sandbox, the
+//! hostile-program manifest, and the leak checks every run ends with.
 //!
-//! These tests need root and cgroups; they are what CI runs on these machines.
+//! These tests need root and cgroups; they are what CI runs on these machines, and in a
+//! cgroup v2 guest (`sandbox/vm/run-v2.sh`), where `SANDBOX_EXPECT_CGROUP=v2` makes every
+//! sandbox assert that the v2 hierarchy is the one in use.
 
 #![allow(dead_code)]
 
@@ -12,12 +14,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use sandbox::namespaces::{NamespaceConfig, NamespaceSandbox};
-use sandbox::{Limits, RunReport, RunSpec, Sandbox, Stdin, Termination};
+use sandbox::namespaces::{CgroupVersion, NamespaceConfig, NamespaceSandbox};
+use sandbox::{
+    DiskQuota, Limits, Phase, RunReport, RunSpec, Sandbox, Stdin, Termination, Workspace,
+};
 
 /// What the judge binds for every language (see `languages.toml`).
 pub const BINDS: [&str; 6] = ["/usr", "/lib", "/lib64", "/bin", "/etc", "/usr/lib/jvm"];
-pub const TMP_INODES: u64 = 256;
+/// A test case's fresh writable space.
+pub const RUN_DISK: DiskQuota = DiskQuota::mib(16, 256);
+/// A workspace's build directory.
+pub const BUILD_QUOTA: DiskQuota = DiskQuota::mib(64, 1024);
 
 static SANDBOXES: AtomicU32 = AtomicU32::new(0);
 static DIRS: AtomicU32 = AtomicU32::new(0);
@@ -30,15 +37,30 @@ fn unique(counter: &AtomicU32) -> (u32, u32) {
 pub fn sandbox(slots: usize) -> NamespaceSandbox {
     let (pid, n) = unique(&SANDBOXES);
     assert!(slots <= 4 && n < 64);
-    NamespaceSandbox::new(NamespaceConfig {
+    let sb = NamespaceSandbox::new(NamespaceConfig {
         slots,
         base_uid: 1_000_000 + (pid % 20_000) * 256 + n * 4,
         cgroup_name: format!("sbtest-{pid}-{n}"),
-        tmp_size_bytes: 16 << 20,
-        tmp_inodes: TMP_INODES,
         ..NamespaceConfig::default()
     })
-    .expect("creating the namespace sandbox (tests must run as root)")
+    .expect("creating the namespace sandbox (tests must run as root)");
+    assert_expected_cgroup(&sb);
+    sb
+}
+
+/// In the cgroup v2 guest, prove that the v2 backend is the one being tested.
+pub fn assert_expected_cgroup(sb: &NamespaceSandbox) {
+    match std::env::var("SANDBOX_EXPECT_CGROUP").as_deref() {
+        Ok("v2") => assert_eq!(sb.cgroup_version(), CgroupVersion::V2),
+        Ok("v1") => assert_eq!(sb.cgroup_version(), CgroupVersion::V1),
+        _ => assert_ne!(sb.cgroup_version(), CgroupVersion::Auto),
+    }
+}
+
+/// A fresh workspace in `slot`.
+pub fn workspace(sb: &NamespaceSandbox, slot: usize) -> Workspace {
+    sb.workspace(slot, BUILD_QUOTA)
+        .expect("opening a workspace")
 }
 
 /// A temporary directory, removed on drop.
@@ -89,6 +111,7 @@ pub fn run_limits() -> Limits {
         file_size_bytes: 1 << 20,
         open_files: 64,
         stack_bytes: 8 << 20,
+        disk: RUN_DISK,
     }
 }
 
@@ -103,14 +126,25 @@ pub fn compile_limits() -> Limits {
         file_size_bytes: 64 << 20,
         open_files: 256,
         stack_bytes: 64 << 20,
+        disk: BUILD_QUOTA,
     }
 }
 
-pub fn spec(dir: &Path, argv: &[&str], limits: Limits) -> RunSpec {
+/// A test case's spec (the build output read-only, fresh writable space).
+pub fn spec(argv: &[&str], limits: Limits) -> RunSpec {
+    phase_spec(Phase::Run, argv, limits)
+}
+
+/// A compile-like spec: the workspace's build directory is the writable work dir.
+pub fn build_spec(argv: &[&str], limits: Limits) -> RunSpec {
+    phase_spec(Phase::Build, argv, limits)
+}
+
+pub fn phase_spec(phase: Phase, argv: &[&str], limits: Limits) -> RunSpec {
     RunSpec {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         env: vec!["PATH=/usr/bin:/bin".into(), "LANG=C.UTF-8".into()],
-        work_dir: dir.to_path_buf(),
+        phase,
         read_only_binds: BINDS.iter().map(PathBuf::from).collect(),
         stdin: Stdin::Null,
         limits,
@@ -133,11 +167,12 @@ pub fn stdout(r: &RunReport) -> String {
     String::from_utf8_lossy(&r.stdout).into_owned()
 }
 
-/// Copy `src` into `dir` as `name` and compile it there with gcc/g++ inside the sandbox.
-pub fn compile(sb: &NamespaceSandbox, slot: usize, dir: &Path, src: &Path) -> RunReport {
+/// Write `src` into the workspace as `main.c`/`main.cpp` and compile it there with gcc/g++
+/// inside the sandbox.
+pub fn compile(sb: &dyn Sandbox, ws: &Workspace, src: &Path) -> RunReport {
     let cpp = src.extension().is_some_and(|e| e == "cpp");
     let name = if cpp { "main.cpp" } else { "main.c" };
-    std::fs::copy(src, dir.join(name)).unwrap();
+    let _ = ws.write_file(name, &std::fs::read(src).unwrap());
     let argv: Vec<&str> = if cpp {
         vec![
             "/usr/bin/g++",
@@ -161,13 +196,13 @@ pub fn compile(sb: &NamespaceSandbox, slot: usize, dir: &Path, src: &Path) -> Ru
             "-lm",
         ]
     };
-    sb.run(slot, &spec(dir, &argv, compile_limits()))
+    sb.run(ws, &build_spec(&argv, compile_limits()))
         .expect("compile run")
 }
 
 /// Compile and require success.
-pub fn compile_ok(sb: &NamespaceSandbox, slot: usize, dir: &Path, src: &Path) {
-    let r = compile(sb, slot, dir, src);
+pub fn compile_ok(sb: &dyn Sandbox, ws: &Workspace, src: &Path) {
+    let r = compile(sb, ws, src);
     assert_eq!(
         r.termination,
         Termination::Exited(0),
@@ -219,12 +254,12 @@ pub fn processes_of_uid(uid: u32) -> Vec<u32> {
 
 /// After a run: nothing of it is left, and the slot still works.
 pub fn assert_clean(sb: &NamespaceSandbox, slot: usize, before: &Snapshot) {
-    let uid = sb.slot_uid(slot).unwrap();
     assert_eq!(
         sb.slot_processes(slot).unwrap(),
         Vec::<i32>::new(),
         "slot cgroup not empty"
     );
+    let uid = sb.slot_uid(slot).unwrap();
     assert_eq!(
         processes_of_uid(uid),
         Vec::<u32>::new(),
@@ -234,9 +269,9 @@ pub fn assert_clean(sb: &NamespaceSandbox, slot: usize, before: &Snapshot) {
     let new: Vec<&String> = now.difference(&before.mounts).collect();
     assert!(new.is_empty(), "mounts leaked into the host: {new:?}");
     // The worker keeps serving: the same slot runs a program right after.
-    let dir = TempDir::new("alive");
+    let ws = workspace(sb, slot);
     let r = sb
-        .run(slot, &spec(dir.path(), &["/bin/true"], run_limits()))
+        .run(&ws, &spec(&["/bin/true"], run_limits()))
         .expect("slot still serves");
     assert_eq!(r.termination, Termination::Exited(0), "{}", show(&r));
 }
@@ -250,6 +285,7 @@ pub enum Expect {
     Wall,
     Memory,
     Output,
+    FileSize,
 }
 
 impl Expect {
@@ -261,6 +297,7 @@ impl Expect {
             (Expect::Wall, Termination::WallTimeLimit) => true,
             (Expect::Memory, Termination::MemoryLimit) => true,
             (Expect::Output, Termination::OutputLimit) => true,
+            (Expect::FileSize, Termination::FileSizeLimit) => true,
             _ => false,
         }
     }
@@ -285,6 +322,7 @@ pub fn manifest() -> Vec<(String, Vec<Expect>)> {
                     None if e == "wall" => Expect::Wall,
                     None if e == "memory" => Expect::Memory,
                     None if e == "output" => Expect::Output,
+                    None if e == "filesize" => Expect::FileSize,
                     _ => panic!("bad expectation {e:?} for {file}"),
                 })
                 .collect();

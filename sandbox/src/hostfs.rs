@@ -1,9 +1,9 @@
-//! Host-side access to a work dir that sandboxed code can write to.
+//! Host-side access to a workspace that sandboxed code can write to.
 //!
-//! Everything in a work dir after a run is attacker-controlled, names included: a symlink
+//! Everything in a workspace after a run is attacker-controlled, names included: a symlink
 //! planted there turned the judge's own writes into root writes on the host in Judge0
 //! (CVE-2024-28185, -28189) and its reads into host file leaks in go-judge (#176). So the
-//! judge opens work-dir files only through these functions: `openat2` with
+//! host opens workspace files only through these functions: `openat2` with
 //! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV` (no
 //! symlink anywhere on the path, no escape by `..`, no crossing into another mount) plus
 //! `O_NOFOLLOW`, `O_NONBLOCK` (a FIFO must not hang the worker) and a regular-file check on
@@ -12,9 +12,8 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::fs::FileTypeExt;
 
 use crate::SandboxError;
 
@@ -31,16 +30,7 @@ const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 const RESOLVE_BENEATH: u64 = 0x08;
 
-fn open_dir(work_dir: &Path) -> Result<OwnedFd, SandboxError> {
-    let dir = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(work_dir)
-        .map_err(|e| SandboxError::io(format!("opening work dir {}", work_dir.display()), e))?;
-    Ok(dir.into())
-}
-
-fn open_beneath(dir: &OwnedFd, name: &str, flags: libc::c_int, mode: u32) -> io::Result<File> {
+fn open_beneath(dir: RawFd, name: &str, flags: libc::c_int, mode: u32) -> io::Result<File> {
     let cname = std::ffi::CString::new(name)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in file name"))?;
     let how = OpenHow {
@@ -52,7 +42,7 @@ fn open_beneath(dir: &OwnedFd, name: &str, flags: libc::c_int, mode: u32) -> io:
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            dir.as_raw_fd(),
+            dir,
             cname.as_ptr(),
             &how as *const OpenHow,
             std::mem::size_of::<OpenHow>(),
@@ -65,16 +55,15 @@ fn open_beneath(dir: &OwnedFd, name: &str, flags: libc::c_int, mode: u32) -> io:
     Ok(unsafe { File::from_raw_fd(fd as libc::c_int) })
 }
 
-/// Read the regular file `name` (relative to `work_dir`, no symlinks anywhere on the way) of at
-/// most `max_bytes`. A symlink, FIFO, device, directory or larger file is an error.
-pub fn read_work_file(
-    work_dir: &Path,
+/// Read the regular file `name` beneath `dir` (no symlinks anywhere on the way) of at most
+/// `max_bytes`. A symlink, FIFO, device, directory or larger file is an error.
+pub(crate) fn read_beneath(
+    dir: RawFd,
     name: &str,
     max_bytes: u64,
 ) -> Result<Vec<u8>, SandboxError> {
-    let ctx = || format!("reading {name:?} in {}", work_dir.display());
-    let dir = open_dir(work_dir)?;
-    let file = open_beneath(&dir, name, libc::O_RDONLY | libc::O_NONBLOCK, 0)
+    let ctx = || format!("reading {name:?} in the workspace");
+    let file = open_beneath(dir, name, libc::O_RDONLY | libc::O_NONBLOCK, 0)
         .map_err(|e| SandboxError::io(ctx(), e))?;
     let meta = file.metadata().map_err(|e| SandboxError::io(ctx(), e))?;
     let ft = meta.file_type();
@@ -107,14 +96,13 @@ pub fn read_work_file(
     Ok(out)
 }
 
-/// Create the new file `name` in `work_dir` with `contents`. Fails if anything by that name
+/// Create the new file `name` beneath `dir` with `contents`. Fails if anything by that name
 /// exists (a planted symlink included) instead of writing through it.
-pub fn create_work_file(work_dir: &Path, name: &str, contents: &[u8]) -> Result<(), SandboxError> {
+pub(crate) fn create_beneath(dir: RawFd, name: &str, contents: &[u8]) -> Result<(), SandboxError> {
     use std::io::Write;
-    let ctx = || format!("creating {name:?} in {}", work_dir.display());
-    let dir = open_dir(work_dir)?;
+    let ctx = || format!("creating {name:?} in the workspace");
     let mut file = open_beneath(
-        &dir,
+        dir,
         name,
         libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
         0o644,
@@ -127,17 +115,13 @@ pub fn create_work_file(work_dir: &Path, name: &str, contents: &[u8]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tempdir(tag: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("hostfs-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
+    use std::os::fd::{AsRawFd, OwnedFd};
 
     #[test]
     fn symlinks_fifos_and_escapes_are_refused() {
-        let d = tempdir("refuse");
+        let d = std::env::temp_dir().join(format!("hostfs-refuse-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("ok"), b"fine").unwrap();
         std::os::unix::fs::symlink("/etc/hostname", d.join("link")).unwrap();
         nix::unistd::mkfifo(
@@ -145,14 +129,16 @@ mod tests {
             nix::sys::stat::Mode::from_bits_truncate(0o644),
         )
         .unwrap();
-        assert_eq!(read_work_file(&d, "ok", 10).unwrap(), b"fine");
-        assert!(read_work_file(&d, "ok", 3).is_err());
-        assert!(read_work_file(&d, "link", 1 << 20).is_err());
-        assert!(read_work_file(&d, "fifo", 1 << 20).is_err());
-        assert!(read_work_file(&d, "../../etc/hostname", 1 << 20).is_err());
-        assert!(create_work_file(&d, "link", b"x").is_err());
-        assert!(create_work_file(&d, "ok", b"x").is_err());
-        create_work_file(&d, "new", b"x").unwrap();
+        let dir: OwnedFd = std::fs::File::open(&d).unwrap().into();
+        let fd = dir.as_raw_fd();
+        assert_eq!(read_beneath(fd, "ok", 10).unwrap(), b"fine");
+        assert!(read_beneath(fd, "ok", 3).is_err());
+        assert!(read_beneath(fd, "link", 1 << 20).is_err());
+        assert!(read_beneath(fd, "fifo", 1 << 20).is_err());
+        assert!(read_beneath(fd, "../../etc/hostname", 1 << 20).is_err());
+        assert!(create_beneath(fd, "link", b"x").is_err());
+        assert!(create_beneath(fd, "ok", b"x").is_err());
+        create_beneath(fd, "new", b"x").unwrap();
         assert_eq!(std::fs::read(d.join("new")).unwrap(), b"x");
         std::fs::remove_dir_all(&d).unwrap();
     }
