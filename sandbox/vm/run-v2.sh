@@ -10,7 +10,8 @@
 #
 # Environment: VM_TIMEOUT (seconds, default 1800), VM_CACHE (default $REPO/target/vm),
 # VM_MEM (MiB, default 2048), VM_SMP (vCPUs; default 2, 1 on a 6.1 kernel), VM_KERNEL_PKG
-# (a Debian linux-image-* package instead of the one linux-image-6.12-amd64 depends on), VM_PASS_ENV (more variable names
+# (a Debian linux-image-* package instead of the one linux-image-6.12-amd64 depends on),
+# VM_KERNEL_SUITE (take the kernel from that Debian suite, e.g. trixie-backports), VM_PASS_ENV (more variable names
 # to pass into the guest), VM_KEEP=1 (keep the run dir with the console log), VM_CONSOLE=1
 # (print the guest's console log at the end).
 set -euo pipefail
@@ -84,15 +85,41 @@ ensure_tools() {
 # bringing up the second vCPU there, so it gets one (see vm_smp).
 KERNEL_METAPACKAGES=(linux-image-6.12-amd64 linux-image-amd64)
 
+# apt options for kernel look-ups and downloads. Empty: the host's own sources. With
+# VM_KERNEL_SUITE (e.g. trixie-backports for a newer kernel) a private apt state in the cache
+# that lists only that suite of the host's own Debian archive; the host's apt is left alone.
+KAPT=(-o APT::Sandbox::User=root) # the _apt user cannot write into the cache dir
+KAPT_UPDATED=
+kernel_apt_setup() {
+    [ -n "${VM_KERNEL_SUITE:-}" ] || return 0
+    local d=$VM_CACHE/apt-$VM_KERNEL_SUITE uri
+    # The archive the host's main suite comes from (the one whose name has no "-suffix").
+    uri=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' | awk '$2 !~ /-/ && !p {print $1; p = 1}')
+    [ -n "$uri" ] || die "cannot tell the host's Debian archive from its apt sources"
+    mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $VM_KERNEL_SUITE main" >"$d/sources.list"
+    KAPT+=(-o "Dir::Etc::SourceList=$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
+        -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache")
+    compgen -G "$d/lists/*_Packages" >/dev/null || kernel_apt_update
+}
+
+kernel_apt_update() {
+    [ -z "$KAPT_UPDATED" ] || return 1
+    say "apt-get update${VM_KERNEL_SUITE:+ ($VM_KERNEL_SUITE only, private lists in $VM_CACHE)}"
+    apt-get "${KAPT[@]}" update -qq
+    KAPT_UPDATED=1
+}
+
 # The package a metapackage depends on, or nothing.
 kernel_of() {
-    apt-cache depends "$1" 2>/dev/null | awk '/Depends: linux-image-/ && !p {print $2; p = 1}'
+    apt-cache "${KAPT[@]}" depends "$1" 2>/dev/null | awk '/Depends: linux-image-/ && !p {print $2; p = 1}'
 }
 
 default_kernel_pkg() {
     # Reuse what an earlier run chose, so a warm cache needs no apt at all.
-    if [ -f "$VM_CACHE/kernel-pkg" ] && [ -f "$VM_CACHE/$(cat "$VM_CACHE/kernel-pkg")/.unpacked" ]; then
-        cat "$VM_CACHE/kernel-pkg"
+    local chosen=$VM_CACHE/kernel-pkg${VM_KERNEL_SUITE:+-$VM_KERNEL_SUITE}
+    if [ -f "$chosen" ] && [ -f "$VM_CACHE/$(cat "$chosen")/.unpacked" ]; then
+        cat "$chosen"
         return
     fi
     local meta pkg= attempt
@@ -101,11 +128,17 @@ default_kernel_pkg() {
             pkg=$(kernel_of "$meta")
             [ -z "$pkg" ] || break 2
         done
-        [ $attempt = 2 ] || apt_update_once
+        [ $attempt = 2 ] || kernel_apt_update || break
     done
     [ -n "$pkg" ] || die "no kernel package found (tried ${KERNEL_METAPACKAGES[*]})"
-    echo "$pkg" >"$VM_CACHE/kernel-pkg"
+    echo "$pkg" >"$chosen"
     echo "$pkg"
+}
+
+# apt-get download into the current dir; on failure (stale lists) update once and retry.
+kernel_download() {
+    apt-get "${KAPT[@]}" download -qq "$@" && return 0
+    kernel_apt_update && apt-get "${KAPT[@]}" download -qq "$@"
 }
 
 fetch_kernel() {
@@ -116,12 +149,17 @@ fetch_kernel() {
     local root=$VM_CACHE/$pkg m
     if [ ! -f "$root/.unpacked" ]; then
         say "downloading $pkg"
-        local dl
+        local dl parts deb
         dl=$(mktemp -d "$VM_CACHE/download.XXXXXX")
-        # APT::Sandbox::User=root: the _apt user cannot write into the cache dir.
-        (cd "$dl" && apt_retry apt-get download -qq -o APT::Sandbox::User=root "$pkg")
+        (cd "$dl" && kernel_download "$pkg")
+        # Newer Debian kernels (7.x) split the image into linux-binary-* (vmlinuz) and
+        # linux-modules-* packages that linux-image-* depends on: fetch those too.
+        parts=$(dpkg-deb -f "$dl"/*.deb Depends | tr ',' '\n' |
+            sed -E 's/^ +//; s/[ (].*//' | grep -E '^linux-(binary|modules)-' || true)
+        # shellcheck disable=SC2086 # one word per package
+        [ -z "$parts" ] || (cd "$dl" && kernel_download $parts)
         rm -rf "$root"
-        dpkg-deb -x "$dl"/*.deb "$root"
+        for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$root"; done
         rm -rf "$dl"
         # Debian ships no modules.dep (depmod runs at install time): make it the same way.
         for m in "$root"/lib/modules/* "$root"/usr/lib/modules/*; do
@@ -136,8 +174,10 @@ fetch_kernel() {
     done
     [ -n "$MODDIR" ] || die "$pkg: no modules.dep under $root"
     KVER=${MODDIR##*/}
-    KERNEL=$root/boot/vmlinuz-$KVER
-    [ -f "$KERNEL" ] || die "$pkg: no $KERNEL"
+    for KERNEL in "$root/boot/vmlinuz-$KVER" "$MODDIR/vmlinuz" ""; do
+        [ -z "$KERNEL" ] || [ ! -f "$KERNEL" ] || break
+    done
+    [ -n "$KERNEL" ] || die "$pkg: no vmlinuz for $KVER under $root"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -348,6 +388,7 @@ main() {
     # One run at a time fetches and builds into the cache; booting needs no lock.
     exec 9>"$VM_CACHE/.lock"
     flock 9
+    kernel_apt_setup
     fetch_kernel
     build_initramfs
     flock -u 9

@@ -221,8 +221,12 @@ pub struct InitPlan<'a> {
     pub attach: &'a [Attach],
     pub hostname: &'a CStr,
     pub proc_options: &'a CStr,
-    /// Top of the stack the program's process starts on.
+    /// The stack the program's process starts on: top (for `clone`), and lowest address and
+    /// size (for `clone3`).
     pub program_stack: *mut u8,
+    pub program_stack_region: (u64, u64),
+    /// The slot cgroup's directory where the process can be born in it (v2), else -1.
+    pub cgroup_dir_fd: RawFd,
     pub program: ProgramPlan<'a>,
 }
 
@@ -237,7 +241,8 @@ pub struct ProgramPlan<'a> {
     pub stdin_fd: RawFd,
     pub stdout_fd: RawFd,
     pub stderr_fd: RawFd,
-    /// Open `cgroup.procs` files of the slot; writing "0" moves the writer in.
+    /// Files of the slot cgroup a process writes "0" to, to join it (`cgroup::Join`); used
+    /// when the process was not born in the cgroup.
     pub cgroup_procs_fds: &'a [RawFd],
     pub rlimits: &'a [(libc::__rlimit_resource_t, libc::rlimit)],
     pub cap_last: c_int,
@@ -381,14 +386,33 @@ unsafe fn init_main(plan: &InitPlan) -> ! {
         }
 
         // vfork-style: the program's process shares this memory (the worker's) on its own
-        // stack until it execs, and init waits meanwhile. No page tables are copied.
-        let pid = sys::clone_on_stack(
-            (libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD) as libc::c_ulong,
-            plan.program_stack,
-            std::ptr::null_mut(),
-            program_entry,
-            plan as *const InitPlan as *mut libc::c_void,
-        );
+        // stack until it execs, and init waits meanwhile. No page tables are copied. Born in
+        // the slot's cgroup where the kernel can (v2), so it need not move there itself.
+        let vfork = (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
+        let arg = plan as *const InitPlan as *mut libc::c_void;
+        let mut pid = -(libc::ENOSYS as isize);
+        if plan.cgroup_dir_fd >= 0 {
+            let args = sys::CloneArgs {
+                flags: vfork | sys::CLONE_INTO_CGROUP,
+                exit_signal: libc::SIGCHLD as u64,
+                stack: plan.program_stack_region.0,
+                stack_size: plan.program_stack_region.1,
+                cgroup: plan.cgroup_dir_fd as u64,
+                ..sys::CloneArgs::default()
+            };
+            pid = sys::clone3_on_stack(&args, program_entry_in_cgroup, arg);
+        }
+        // No cgroup to be born in (v1), or clone3 refused (a seccomp profile that returns
+        // ENOSYS, as Docker's default does): clone, and the program joins by itself.
+        if pid == -(libc::ENOSYS as isize) {
+            pid = sys::clone_on_stack(
+                vfork as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
+                plan.program_stack,
+                std::ptr::null_mut(),
+                program_entry,
+                arg,
+            );
+        }
         check(pid, st, Stage::ForkProgram);
         // Init's copies of the program's stdio: the worker sees EOF only when they are gone.
         for fd in [
@@ -434,7 +458,7 @@ unsafe fn init_main(plan: &InitPlan) -> ! {
     }
 }
 
-/// Where init's clone of the program's process starts.
+/// Where init's clone of the program's process starts when it must join the slot cgroup.
 ///
 /// # Safety
 /// `arg` is init's [`InitPlan`]; init is suspended (`CLONE_VFORK`) until this execs or exits.
@@ -442,18 +466,30 @@ unsafe extern "C" fn program_entry(arg: *mut libc::c_void) -> ! {
     // SAFETY: per the contract above.
     let plan = unsafe { &*(arg as *const InitPlan) };
     // SAFETY: we are the freshly cloned program process.
-    unsafe { program_main(&plan.program, plan.status_fd) }
+    unsafe { program_main(&plan.program, plan.status_fd, true) }
+}
+
+/// Where it starts when it was born in the slot cgroup (`CLONE_INTO_CGROUP`).
+///
+/// # Safety
+/// As [`program_entry`].
+unsafe extern "C" fn program_entry_in_cgroup(arg: *mut libc::c_void) -> ! {
+    // SAFETY: per the contract above.
+    let plan = unsafe { &*(arg as *const InitPlan) };
+    // SAFETY: we are the freshly cloned program process.
+    unsafe { program_main(&plan.program, plan.status_fd, false) }
 }
 
 /// The program's process from clone to `execve`. Never returns.
 ///
 /// # Safety
 /// As [`program_entry`].
-unsafe fn program_main(p: &ProgramPlan, st: RawFd) -> ! {
+unsafe fn program_main(p: &ProgramPlan, st: RawFd, join_cgroup: bool) -> ! {
     // SAFETY (whole block): raw syscalls on data prepared by the worker.
     unsafe {
         // Into the slot cgroup first, so every process and page of the program is counted.
-        for &fd in p.cgroup_procs_fds {
+        // (Single-threaded, moving itself: v1's `tasks` takes no global lock.)
+        for &fd in p.cgroup_procs_fds.iter().filter(|_| join_cgroup) {
             check(
                 sys::raw3(libc::SYS_write, fd as usize, ptr(b"0".as_ptr()), 1),
                 st,

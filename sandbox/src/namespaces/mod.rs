@@ -12,7 +12,8 @@
 //!    root template, copies it into a private mount namespace, mounts `/proc`
 //!    (`hidepid=invisible`), attaches `/box`, `/tmp` and the build output, and clones the
 //!    program's process, vfork-style.
-//! 3. The program's process joins the slot cgroup, unshares a cgroup namespace, resets its
+//! 3. The program's process is born in the slot cgroup (or joins it; `cgroup::Join`),
+//!    unshares a cgroup namespace, resets its
 //!    signal state, drops to the slot's uids with every capability gone, sets
 //!    `no_new_privs` and rlimits, installs the seccomp filter (`seccomp.rs`) and execs.
 //! 4. The shared supervision loop (`watch.rs`) reads output, samples the cgroup's CPU time,
@@ -528,7 +529,8 @@ impl Mechanism for SlotRun<'_> {
         let netns = tmpfs_workspace.netns.fd().as_raw_fd();
         let baseline = self.slot.cgroup.prepare(&spec.limits)?;
         let fprogs = sb.filters.fprogs();
-        let procs_fds = self.slot.cgroup.procs_fds();
+        let join = self.slot.cgroup.join();
+        let cgroup_dir_fd = join.clone_into.unwrap_or(-1);
 
         let mut keep: Vec<RawFd> = vec![
             sb.worker_pidfd.as_raw_fd(),
@@ -540,7 +542,8 @@ impl Mechanism for SlotRun<'_> {
             io.stderr.as_raw_fd(),
         ];
         keep.extend(attach.iter().map(|a| a.tree));
-        keep.extend(&procs_fds);
+        keep.extend(&join.write_zero);
+        keep.extend(join.clone_into);
         keep.sort_unstable();
         keep.dedup();
 
@@ -554,11 +557,13 @@ impl Mechanism for SlotRun<'_> {
             hostname: &sb.hostname,
             proc_options: &sb.proc_options,
             program_stack: self.slot.program_stack.top(),
+            program_stack_region: self.slot.program_stack.region(),
+            cgroup_dir_fd,
             program: ProgramPlan {
                 stdin_fd: io.stdin.as_raw_fd(),
                 stdout_fd: io.stdout.as_raw_fd(),
                 stderr_fd: io.stderr.as_raw_fd(),
-                cgroup_procs_fds: &procs_fds,
+                cgroup_procs_fds: &join.write_zero,
                 rlimits: &io.rlimits,
                 cap_last: sb.cap_last,
                 uid,

@@ -225,6 +225,58 @@ pub unsafe fn clone_on_stack(
     ret
 }
 
+/// `CLONE_INTO_CGROUP` (Linux 5.7): the child starts in the cgroup `CloneArgs::cgroup`.
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` of `clone3(2)` (version 2, with `cgroup`).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    /// Lowest address of the child's stack.
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+    pub cgroup: u64,
+}
+
+/// `clone3(args)` with the child running `entry(arg)` on the stack `args` names. Returns
+/// the child's pid (or `-errno`) in the caller.
+///
+/// # Safety
+/// As [`clone_on_stack`]; `args.stack`/`stack_size` describe memory kept alive for the child.
+pub unsafe fn clone3_on_stack(args: &CloneArgs, entry: Entry, arg: *mut libc::c_void) -> isize {
+    let ret: isize;
+    // SAFETY: raw clone3; the child branch calls `entry` on its new stack (the kernel points
+    // rsp at stack + stack_size) and never comes back. r12/r13 survive the syscall.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 as isize => ret,
+            in("rdi") args as *const CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") arg,
+            in("r13") entry,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    ret
+}
+
 /// A stack for a child started with [`clone_on_stack`]: an anonymous mapping with a guard
 /// page below it. Reused run after run (one per slot and role).
 pub struct ChildStack {
@@ -262,6 +314,12 @@ impl ChildStack {
             return Err(e);
         }
         Ok(ChildStack { base, len })
+    }
+
+    /// The usable part, above the guard page, as `clone3` wants it: (lowest address, size).
+    pub fn region(&self) -> (u64, u64) {
+        let page = 4096;
+        (self.base as u64 + page, (self.len - page as usize) as u64)
     }
 
     /// The (16-byte aligned) top of the stack.

@@ -52,11 +52,31 @@ pub struct Usage {
     pub oom_kills: u64,
 }
 
+/// How a run's process gets into the slot's cgroup(s) without waiting.
+///
+/// Moving a process with a write to `cgroup.procs` takes the kernel's global threadgroup
+/// lock for writing, which waits for an RCU grace period (8-20 ms) whenever no task has
+/// changed cgroups for a while — the normal case for a judge between submissions, and most of
+/// a run's cost (BENCHMARKS.md). Two ways around it:
+/// - v2: the process is born in the slot (`clone3` with `CLONE_INTO_CGROUP` and the slot's
+///   directory), which takes that lock only for reading;
+/// - v1: the process moves *itself* by writing "0" to `tasks`: a single thread moving
+///   itself needs no threadgroup stability, and the kernel skips the lock.
+#[derive(Debug, Clone, Default)]
+pub struct Join {
+    /// Files a process writes "0" to, to join the slot (v1 `tasks`; v2 `cgroup.procs` as the
+    /// fallback where `clone3` is refused).
+    pub write_zero: Vec<RawFd>,
+    /// The slot's directory, for `CLONE_INTO_CGROUP` (v2).
+    pub clone_into: Option<RawFd>,
+}
+
 /// One slot's cgroup(s).
 pub trait SlotCgroup: Send {
-    /// Open `cgroup.procs` files; a process writing "0" to each joins the slot.
-    fn procs_fds(&self) -> Vec<RawFd>;
-    /// Make the cgroup ready for a run under `limits`: empty, limits written, counters noted.
+    /// How a process joins the slot (descriptors stay valid until the next `prepare`).
+    fn join(&self) -> Join;
+    /// Make the cgroup ready for a run under `limits`: empty, limits written, counters noted;
+    /// a slot whose leftover charge would count in the run's peak is replaced by a fresh one.
     fn prepare(&mut self, limits: &Limits) -> Result<Baseline, SandboxError>;
     /// CPU time charged to the slot since it was created.
     fn cpu_total(&self) -> Result<Duration, SandboxError>;

@@ -18,14 +18,14 @@
 //! and may be counted in the run's peak.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    Baseline, Mounts, SlotCgroup, Usage, ensure_dir, keyed, kill_until_empty, open_read, open_rw,
-    open_write, parse_u64, read_at0, read_procs, remove_dir, write_file,
+    Baseline, Join, Mounts, SlotCgroup, Usage, ensure_dir, keyed, kill_until_empty, open_read,
+    open_rw, open_write, parse_u64, read_at0, read_procs, remove_dir, write_file,
 };
 use crate::{Limits, SandboxError};
 
@@ -85,7 +85,7 @@ impl Layout {
             ensure_dir(d)?;
             // Several controllers can share one hierarchy ("cpu,cpuacct"): join each once.
             if !procs.iter().any(|(p, _): &(PathBuf, File)| p == d) {
-                let f = open_write(&d.join("cgroup.procs"))?;
+                let f = open_write(&d.join("tasks"))?;
                 procs.push((d.clone(), f));
             }
         }
@@ -119,6 +119,7 @@ pub struct Slot {
     memory: PathBuf,
     pids: PathBuf,
     cpuacct: PathBuf,
+    /// Each hierarchy's directory and its open `tasks` file (see [`Join`]).
     procs: Vec<(PathBuf, File)>,
     cpu_usage: File,
     mem_usage: File,
@@ -161,7 +162,7 @@ impl Slot {
         self.oom_control = open_read(&self.memory.join("memory.oom_control"))?;
         for (dir, file) in &mut self.procs {
             if *dir == self.memory {
-                *file = open_write(&dir.join("cgroup.procs"))?;
+                *file = open_write(&dir.join("tasks"))?;
             }
         }
         self.last_memory = None;
@@ -189,8 +190,11 @@ impl Slot {
 }
 
 impl SlotCgroup for Slot {
-    fn procs_fds(&self) -> Vec<RawFd> {
-        self.procs.iter().map(|(_, f)| f.as_raw_fd()).collect()
+    fn join(&self) -> Join {
+        Join {
+            write_zero: self.procs.iter().map(|(_, f)| f.as_raw_fd()).collect(),
+            clone_into: None,
+        }
     }
 
     fn prepare(&mut self, limits: &Limits) -> Result<Baseline, SandboxError> {

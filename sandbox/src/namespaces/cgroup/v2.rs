@@ -4,35 +4,39 @@
 //! - Memory: `memory.max`, `memory.swap.max` = 0, `memory.oom.group` = 1 (an OOM kills the
 //!   whole run, not one random process of it). Peak: `memory.peak`, reset per run by writing
 //!   to the slot's open descriptor (kernel ≥ 6.12; on older kernels the slot directory is
-//!   recreated before each run instead); leftovers of earlier runs above 1 MiB are
-//!   reclaimed first (`memory.reclaim`), as in v1. OOM kills: `oom_kill` in `memory.events`.
+//!   recreated before each run instead). A slot still charged with more than 1 MiB by earlier
+//!   runs (tmpfs pages of a build, kernel objects freed after a grace period) is recreated
+//!   too, as in v1: those pages cannot be reclaimed without swap, and would count in the next
+//!   run's peak and limit. OOM kills: `oom_kill` in `memory.events`.
 //! - Processes: `pids.max`. CPU: `usage_usec` in `cpu.stat` (present without the cpu
-//!   controller). Killing: `cgroup.kill` (kernel ≥ 5.14).
+//!   controller). Killing: `cgroup.kill` (kernel ≥ 5.14). Joining: the program's process is
+//!   born in the slot (`CLONE_INTO_CGROUP`, see [`Join`]).
 //!
 //! What it needs (a *delegated subtree*): the worker's own cgroup must list `memory` and
 //! `pids` in `cgroup.controllers`, and the worker must be able to write its
 //! `cgroup.subtree_control`. Because of the "no internal processes" rule a cgroup that
 //! holds processes cannot enable controllers for its children, so if the worker's cgroup has
-//! processes the worker moves *itself* into a leaf `<name>.supervisor` first. Under systemd
+//! processes they are all moved into a leaf `<name>.supervisor` first: the worker, and
+//! whatever shares its container's cgroup (`docker run --init`, a shell that did not `exec`). Under systemd
 //! that is a unit with `Delegate=yes`; in Docker, a private cgroup namespace with a writable
 //! cgroup mount (see the `namespaces` module doc).
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    Baseline, Mounts, SlotCgroup, Usage, ensure_dir, ensure_dir_all, keyed, kill_until_empty,
+    Baseline, Join, Mounts, SlotCgroup, Usage, ensure_dir, ensure_dir_all, keyed, kill_until_empty,
     open_read, open_rw, open_write, parse_u64, read_at0, read_procs, remove_dir, write_file,
 };
 use crate::{Limits, SandboxError};
 
 const NEEDED: [&str; 2] = ["memory", "pids"];
-/// Reclaim an empty slot's leftover charge before a run when it exceeds this.
-const RECLAIM_ABOVE: u64 = 1 << 20;
+/// Start a run in a fresh slot cgroup when the leftover charge exceeds this.
+const RENEW_ABOVE: u64 = 1 << 20;
 
 pub struct Layout {
     base: PathBuf,
@@ -55,6 +59,32 @@ fn missing(have: &[String]) -> Vec<&'static str> {
 
 fn enable_controllers(dir: &Path) -> io::Result<()> {
     std::fs::write(dir.join("cgroup.subtree_control"), "+memory +pids")
+}
+
+/// Move every process of `from` into `to`; processes that exit meanwhile are skipped.
+fn move_all_processes(from: &Path, to: &Path) -> Result<usize, SandboxError> {
+    let target = to.join("cgroup.procs");
+    let mut moved = 0;
+    // A few passes: a process may fork while we move its siblings.
+    for _ in 0..3 {
+        let pids = read_procs(&[from.join("cgroup.procs")])?;
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            match std::fs::write(&target, pid.to_string()) {
+                Ok(()) => moved += 1,
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => {
+                    return Err(SandboxError::io(
+                        format!("moving process {pid} into {}", to.display()),
+                        e,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(moved)
 }
 
 impl Layout {
@@ -100,15 +130,17 @@ impl Layout {
                     e,
                 ));
             }
-            // "No internal processes": move the worker into a leaf, then retry.
+            // "No internal processes": move every process of the cgroup into a leaf (the
+            // worker and whatever else shares it), then retry.
             let leaf = own.join(&supervisor);
             ensure_dir(&leaf)?;
-            write_file(&leaf.join("cgroup.procs"), &std::process::id().to_string())?;
-            tracing::info!(cgroup = %leaf.display(), "moved the worker into a leaf cgroup");
+            let moved = move_all_processes(&own, &leaf)?;
+            tracing::info!(cgroup = %leaf.display(), processes = moved, "moved the worker's cgroup into a leaf");
             enable_controllers(&own).map_err(|e| {
                 SandboxError::io(
                     format!(
-                        "enabling controllers in {} (other processes in it?)",
+                        "enabling controllers in {} (a process keeps joining it: start the worker \
+                         in a cgroup of its own, or have its parent exec it)",
                         own.display()
                     ),
                     e,
@@ -148,6 +180,8 @@ impl Layout {
 
 /// The slot's open control files; replaced as a whole when the directory is recreated.
 struct Files {
+    /// The directory itself, for `CLONE_INTO_CGROUP`.
+    dir: File,
     procs: File,
     cpu_stat: File,
     memory_current: File,
@@ -160,6 +194,7 @@ impl Files {
     fn open(dir: &Path) -> Result<Files, SandboxError> {
         let peak = dir.join("memory.peak");
         let files = Files {
+            dir: open_read(dir)?,
             procs: open_write(&dir.join("cgroup.procs"))?,
             cpu_stat: open_read(&dir.join("cpu.stat"))?,
             memory_current: open_read(&dir.join("memory.current"))?,
@@ -216,8 +251,8 @@ impl Slot {
         )
     }
 
-    /// Older kernels: a fresh directory is the only way to a fresh `memory.peak`. Its limits
-    /// are the defaults again, so they are rewritten.
+    /// A fresh slot directory: a new `memory.peak` on kernels that cannot reset it, and a
+    /// charge of zero. Its limits are the defaults again, so they are rewritten.
     fn recreate(&mut self) -> Result<(), SandboxError> {
         std::fs::remove_dir(&self.dir)
             .map_err(|e| SandboxError::io(format!("removing {}", self.dir.display()), e))?;
@@ -230,8 +265,11 @@ impl Slot {
 }
 
 impl SlotCgroup for Slot {
-    fn procs_fds(&self) -> Vec<RawFd> {
-        vec![self.files.procs.as_raw_fd()]
+    fn join(&self) -> Join {
+        Join {
+            write_zero: vec![self.files.procs.as_raw_fd()],
+            clone_into: Some(self.files.dir.as_raw_fd()),
+        }
     }
 
     fn prepare(&mut self, limits: &Limits) -> Result<Baseline, SandboxError> {
@@ -239,11 +277,8 @@ impl SlotCgroup for Slot {
             tracing::warn!(cgroup = %self.dir.display(), "slot cgroup not empty before a run");
             self.kill_all()?;
         }
-        if !self.peak_resettable {
+        if !self.peak_resettable || self.memory_current()? > RENEW_ABOVE {
             self.recreate()?;
-        } else if self.memory_current()? > RECLAIM_ABOVE {
-            let current = self.memory_current()?;
-            let _ = write_file(&self.dir.join("memory.reclaim"), &current.to_string());
         }
         let memory = limits.memory_bytes.max(1 << 20);
         if self.last_memory != Some(memory) {
