@@ -33,6 +33,7 @@ pub fn main_entry() -> anyhow::Result<()> {
         service_version: env!("CARGO_PKG_VERSION"),
         log_format: telemetry::LogFormat::choose(config.log_format.as_deref()),
         log_filter: config.log_filter.clone(),
+        console: telemetry::Console::Stdout,
     };
     telemetry::run_service(telemetry, || async {
         let app = startup::Application::build(&config).await?;

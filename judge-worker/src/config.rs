@@ -24,6 +24,10 @@ pub enum Command {
         #[arg(long, default_value = "1000")]
         limit: u64,
     },
+    /// Judge the submissions on stdin (one JSON object per line) in one sandbox slot and print
+    /// each outcome as a JSON line. The worker judges redelivered submissions this way, in a
+    /// process of their own (see `judge_process.rs`); needs no broker, API or token.
+    JudgeBatch,
 }
 
 #[derive(Debug, Clone, Parser)]

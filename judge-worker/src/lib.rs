@@ -2,11 +2,13 @@
 //! verdicts.
 //!
 //! [`submission_consumer`] receives deliveries; [`process_submission`] handles each one (queue
-//! wait, [`testcase_fetch`], the [`judge`] engine in a [`slots`] slot, [`result_publisher`]);
-//! [`startup`] assembles it from a [`config::Config`].
+//! wait, [`testcase_fetch`], the [`judge`] engine in a [`slots`] slot — in a
+//! [`judge_process`] of its own for a redelivery —, [`result_publisher`]); [`startup`]
+//! assembles it from a [`config::Config`].
 
 pub mod config;
 pub mod judge;
+pub mod judge_process;
 pub mod metrics;
 pub mod process_submission;
 pub mod result_publisher;
@@ -27,10 +29,21 @@ pub fn main_entry() -> anyhow::Result<()> {
         service_version: env!("CARGO_PKG_VERSION"),
         log_format: telemetry::LogFormat::choose(config.log_format.as_deref()),
         log_filter: config.log_filter.clone(),
+        // A judge process answers on stdout.
+        console: match config.command {
+            Some(config::Command::JudgeBatch) => telemetry::Console::Stderr,
+            _ => telemetry::Console::Stdout,
+        },
     };
     telemetry::run_service(telemetry, || async {
-        if let Some(config::Command::ReplayDeadLetters { limit }) = &config.command {
-            return replay_dead_letters(&config, *limit).await;
+        match &config.command {
+            Some(config::Command::ReplayDeadLetters { limit }) => {
+                return replay_dead_letters(&config, *limit).await;
+            }
+            Some(config::Command::JudgeBatch) => {
+                return judge_process::run_judge_batch(&config).await;
+            }
+            None => {}
         }
         let app = startup::Application::build(&config)?;
         app.run_until_stopped(telemetry::shutdown_signal()).await;

@@ -13,8 +13,13 @@
 //!   queue's delivery limit allows; then a `ServerError` result is published and the message is
 //!   dead-lettered for an operator to inspect;
 //! - result publish failed → requeued (the result is judged and published again).
+//!
+//! A delivery the broker has made before is judged in a process of its own
+//! (`judge_process.rs`): if judging it crashes that process, the submission gets
+//! `ServerError` at once, so a submission that kills a worker never kills the next one.
 
 use crate::judge::{JudgeError, JudgeJob, JudgeOutcome};
+use crate::judge_process::{BatchJob, JudgeProcessError};
 use crate::result_publisher::publish_result;
 use crate::testcase_fetch::FetchError;
 use crate::worker::Worker;
@@ -122,7 +127,9 @@ pub async fn process_delivery(
             compile_ms: outcome.map_or(0.0, |o| ms(o.compile_time)),
             run_ms: outcome.map_or(0.0, |o| ms(o.run_time)),
         };
-        let (result, dead_letter) = match judge_submission(&worker, &message).await {
+        // Delivered before: the previous holder may have died judging it.
+        let isolated = delivery.redelivered || delivery_count >= 1;
+        let (result, dead_letter) = match judge_submission(&worker, &message, isolated, &parent).await {
             Ok(judged) => {
                 record_judge_metrics(&worker, &message.language, &judged.outcome);
                 let outcome = judged.outcome;
@@ -208,6 +215,19 @@ pub async fn process_delivery(
         .record(started.elapsed().as_secs_f64(), &base_attributes);
 }
 
+/// The current span's context (the consumer span), for a child process to continue; the
+/// producer's when there is no telemetry layer.
+fn current_context(fallback: &opentelemetry::Context) -> opentelemetry::Context {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = tracing::Span::current().context();
+    if cx.span().span_context().is_valid() {
+        cx
+    } else {
+        fallback.clone()
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -278,7 +298,12 @@ fn record_judge_metrics(worker: &Worker, language: &str, outcome: &JudgeOutcome)
     );
 }
 
-async fn judge_submission(worker: &Worker, message: &SubmissionMessage) -> Result<Judged, Failure> {
+async fn judge_submission(
+    worker: &Worker,
+    message: &SubmissionMessage,
+    isolated: bool,
+    parent: &opentelemetry::Context,
+) -> Result<Judged, Failure> {
     if worker.engine.languages().get(&message.language).is_none() {
         return Err(Failure::Permanent(format!(
             "this worker has no language `{}`",
@@ -316,6 +341,33 @@ async fn judge_submission(worker: &Worker, message: &SubmissionMessage) -> Resul
         .await
         .ok_or_else(|| Failure::Transient("judging slots are shut down".into()))?;
     let slot_index = slot.index();
+    if isolated {
+        let job = BatchJob {
+            submission_id: message.submission_id,
+            language: message.language.clone(),
+            source: message.source.clone(),
+            limits: message.limits,
+            testcases: testcases.as_ref().clone(),
+            run_all_testcases: message.run_all_testcases,
+            trace_context: trace_headers::context_to_map(&current_context(parent)),
+        };
+        tracing::info!("judging a redelivered submission in a process of its own");
+        let judged = worker.judge_process.judge(slot_index, &job).await;
+        drop(slot);
+        return match judged {
+            Ok(outcome) => Ok(Judged {
+                outcome,
+                testcase_fetch,
+            }),
+            Err(JudgeProcessError::Failed { error, retry: true }) => Err(Failure::Transient(error)),
+            Err(JudgeProcessError::Failed {
+                error,
+                retry: false,
+            }) => Err(Failure::Permanent(error)),
+            Err(e @ JudgeProcessError::Crashed(_)) => Err(Failure::Permanent(e.to_string())),
+            Err(e @ JudgeProcessError::Io(_)) => Err(Failure::Transient(e.to_string())),
+        };
+    }
     let engine = worker.engine.clone();
     let message = message.clone();
     let span = tracing::Span::current();

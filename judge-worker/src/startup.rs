@@ -3,6 +3,7 @@
 
 use crate::config::{Config, SandboxKind};
 use crate::judge::JudgeEngine;
+use crate::judge_process::JudgeProcess;
 use crate::metrics::WorkerMetrics;
 use crate::slots::SlotPool;
 use crate::submission_consumer::run_submission_consumer;
@@ -44,6 +45,31 @@ pub enum StartupError {
     MissingToken,
 }
 
+/// The sandbox the configuration asks for, with `slots` slots whose uids start at `base_uid`.
+pub fn build_sandbox(
+    config: &Config,
+    slots: usize,
+    base_uid: u32,
+    work_root: &std::path::Path,
+) -> Result<Arc<dyn Sandbox>, sandbox::SandboxError> {
+    let sandbox: Arc<dyn Sandbox> = match config.sandbox {
+        SandboxKind::Namespaces => Arc::new(NamespaceSandbox::new(NamespaceConfig {
+            slots,
+            base_uid,
+            cgroup_name: config.sandbox_cgroup(),
+            ..NamespaceConfig::default()
+        })?),
+        SandboxKind::Plain => {
+            tracing::warn!(
+                "SANDBOX=plain: submissions run as unisolated child processes; development only"
+            );
+            Arc::new(sandbox::plain::PlainProcess::new(work_root))
+        }
+    };
+    tracing::info!(sandbox = sandbox.kind(), work_root = %work_root.display(), "sandbox ready");
+    Ok(sandbox)
+}
+
 pub struct Application {
     worker: Arc<Worker>,
     work_root: PathBuf,
@@ -76,29 +102,23 @@ impl Application {
         })?;
         let concurrency = config.concurrency();
         let worker_id = worker_id();
-        let sandbox: Arc<dyn Sandbox> = match config.sandbox {
-            SandboxKind::Namespaces => Arc::new({
-                // Cgroups left by workers that were killed (SIGKILL skips all cleanup).
-                match remove_stale_cgroups(STALE_CGROUP_PREFIX) {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(removed = n, "removed cgroups of dead workers"),
-                    Err(e) => tracing::warn!(error = %e, "could not remove stale sandbox cgroups"),
-                }
-                NamespaceSandbox::new(NamespaceConfig {
-                    slots: concurrency,
-                    base_uid: config.sandbox_base_uid(&worker_id),
-                    cgroup_name: config.sandbox_cgroup(),
-                    ..NamespaceConfig::default()
-                })?
-            }),
-            SandboxKind::Plain => {
-                tracing::warn!(
-                    "SANDBOX=plain: submissions run as unisolated child processes; development only"
-                );
-                Arc::new(sandbox::plain::PlainProcess::new(&work_root))
+        if config.sandbox == SandboxKind::Namespaces {
+            // Cgroups left by workers that were killed (SIGKILL skips all cleanup).
+            match remove_stale_cgroups(STALE_CGROUP_PREFIX) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "removed cgroups of dead workers"),
+                Err(e) => tracing::warn!(error = %e, "could not remove stale sandbox cgroups"),
             }
-        };
-        tracing::info!(sandbox = sandbox.kind(), work_root = %work_root.display(), "sandbox ready");
+        }
+        let base_uid = config.sandbox_base_uid(&worker_id);
+        let sandbox = build_sandbox(config, concurrency, base_uid, &work_root)?;
+        let judge_process =
+            JudgeProcess::new(config, base_uid, work_root.clone()).map_err(|source| {
+                StartupError::WorkDir {
+                    path: work_root.clone(),
+                    source,
+                }
+            })?;
         let metrics = Arc::new(WorkerMetrics::new());
         let worker = Worker {
             engine: Arc::new(JudgeEngine::new(languages, sandbox)),
@@ -115,6 +135,7 @@ impl Application {
             amqp_url: config.amqp_url.clone(),
             concurrency,
             worker_id,
+            judge_process,
         };
         Ok(Application {
             worker: Arc::new(worker),

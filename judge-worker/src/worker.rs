@@ -1,6 +1,7 @@
 //! What every judging task shares.
 
 use crate::judge::JudgeEngine;
+use crate::judge_process::JudgeProcess;
 use crate::metrics::WorkerMetrics;
 use crate::slots::SlotPool;
 use crate::testcase_fetch::TestcaseFetcher;
@@ -19,6 +20,8 @@ pub struct Worker {
     pub concurrency: usize,
     /// `hostname@pid`, reported with every result.
     pub worker_id: String,
+    /// How redelivered submissions are judged (in a process of their own).
+    pub judge_process: JudgeProcess,
 }
 
 /// `hostname@pid` of this process.

@@ -14,11 +14,13 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-pub struct JsonLayer;
+pub struct JsonLayer {
+    console: crate::Console,
+}
 
 impl JsonLayer {
-    pub fn stdout() -> Self {
-        JsonLayer
+    pub fn new(console: crate::Console) -> Self {
+        JsonLayer { console }
     }
 }
 
@@ -92,6 +94,9 @@ where
         let mut bytes = Value::Object(line).to_string().into_bytes();
         bytes.push(b'\n');
         // One write per line keeps lines whole when several threads log at once.
-        let _ = std::io::stdout().lock().write_all(&bytes);
+        let _ = match self.console {
+            crate::Console::Stdout => std::io::stdout().lock().write_all(&bytes),
+            crate::Console::Stderr => std::io::stderr().lock().write_all(&bytes),
+        };
     }
 }

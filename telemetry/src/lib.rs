@@ -66,6 +66,17 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// Log filter in `RUST_LOG` syntax (`info`, `client_api=debug,info`).
     pub log_filter: String,
+    /// Where console logs go: stdout, except for a process whose stdout carries data (the
+    /// worker's disposable judge process answers on stdout).
+    pub console: Console,
+}
+
+/// The stream console logs are written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Console {
+    #[default]
+    Stdout,
+    Stderr,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,12 +201,17 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
 
     let directives = base_filter(&config.log_filter);
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::new();
-    layers.push(match config.log_format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+    layers.push(match (config.log_format, config.console) {
+        (LogFormat::Pretty, Console::Stdout) => tracing_subscriber::fmt::layer()
             .with_target(true)
             .with_filter(filter(&directives, &[]))
             .boxed(),
-        LogFormat::Json => console::JsonLayer::stdout()
+        (LogFormat::Pretty, Console::Stderr) => tracing_subscriber::fmt::layer()
+            .with_target(true)
+            .with_writer(std::io::stderr)
+            .with_filter(filter(&directives, &[]))
+            .boxed(),
+        (LogFormat::Json, stream) => console::JsonLayer::new(stream)
             .with_filter(filter(&directives, &[]))
             .boxed(),
     });

@@ -6,9 +6,11 @@
 //! - [`services`]: starting `client-api` and `judge-worker` and reading their logs;
 //! - [`otlp_receiver`]: an in-process OTLP/gRPC receiver for traces, logs and metrics;
 //! - [`tcp_proxy`]: a TCP proxy that can cut and restore a service's connection;
-//! - [`api_client`]: the HTTP calls the tests make.
+//! - [`api_client`]: the HTTP calls the tests make;
+//! - [`compose_privileges`]: running the worker with exactly docker-compose.yml's privileges.
 
 pub mod api_client;
+pub mod compose_privileges;
 pub mod environment;
 pub mod otlp_receiver;
 pub mod services;

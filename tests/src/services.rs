@@ -72,8 +72,14 @@ impl ServiceProcess {
         exe: &str,
         settings: &ServiceSettings,
         env: &[(&str, String)],
+        launcher: Option<&crate::compose_privileges::Launcher>,
     ) -> anyhow::Result<Self> {
-        let mut command = Command::new(exe);
+        let argv = match launcher {
+            Some(l) => l.wrap(&[exe]),
+            None => vec![exe.to_string()],
+        };
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]);
         // Nothing from the test runner's environment leaks in (OTEL_*, RUST_LOG, …).
         command
             .env_clear()
@@ -222,7 +228,8 @@ impl Api {
             ("WORKER_TOKEN", settings.tokens.worker.clone()),
         ];
         env.extend(extra.iter().cloned());
-        let process = ServiceProcess::spawn("client-api", binaries.api, settings, &env).await?;
+        let process =
+            ServiceProcess::spawn("client-api", binaries.api, settings, &env, None).await?;
         let listening = process
             .wait_for_log(PATIENCE, |v| message_is(v, "listening"))
             .await
@@ -257,6 +264,17 @@ impl Worker {
         api_url: &str,
         extra: &[(&str, String)],
     ) -> anyhow::Result<Self> {
+        Self::start_with(binaries, settings, api_url, extra, None).await
+    }
+
+    /// Starts the worker through `launcher` (the compose privileges), if given.
+    pub async fn start_with(
+        binaries: Binaries,
+        settings: &ServiceSettings,
+        api_url: &str,
+        extra: &[(&str, String)],
+        launcher: Option<&crate::compose_privileges::Launcher>,
+    ) -> anyhow::Result<Self> {
         let mut env = vec![
             ("API_URL", api_url.to_string()),
             ("WORKER_CONCURRENCY", "2".to_string()),
@@ -264,7 +282,8 @@ impl Worker {
         ];
         env.extend(extra.iter().cloned());
         let process =
-            ServiceProcess::spawn("judge-worker", binaries.worker, settings, &env).await?;
+            ServiceProcess::spawn("judge-worker", binaries.worker, settings, &env, launcher)
+                .await?;
         process
             .wait_for_log(PATIENCE, |v| message_is(v, "consuming submissions"))
             .await

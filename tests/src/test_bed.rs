@@ -2,6 +2,7 @@
 //! and a worker, and an HTTP client for the API.
 
 use crate::api_client::ApiClient;
+use crate::compose_privileges::Launcher;
 use crate::environment::TestEnvironment;
 use crate::otlp_receiver::OtlpReceiver;
 use crate::services::{Api, Binaries, ServiceSettings, Tokens, Worker};
@@ -23,11 +24,15 @@ pub struct TestBedOptions {
     pub no_worker: bool,
     /// Extra environment for the API.
     pub api_env: Vec<(&'static str, String)>,
+    /// Run the worker with exactly docker-compose.yml's privileges (root only).
+    pub compose_privileges: bool,
 }
 
 pub struct TestBed {
     // Field order is drop order: processes die before the environment is removed.
     pub worker: Option<Worker>,
+    /// The compose privileges the workers run with (and the cgroup they run in).
+    pub launcher: Option<Launcher>,
     pub api: Api,
     /// The first client's API client.
     pub client: ApiClient,
@@ -76,15 +81,24 @@ impl TestBed {
         if let Some(url) = &options.worker_amqp_url {
             settings.amqp_url = url.clone();
         }
+        let launcher = if options.compose_privileges {
+            Some(Launcher::compose()?)
+        } else {
+            None
+        };
         let worker = if options.no_worker {
             None
         } else {
-            Some(Worker::start(binaries, &settings, &api.base_url, &[]).await?)
+            Some(
+                Worker::start_with(binaries, &settings, &api.base_url, &[], launcher.as_ref())
+                    .await?,
+            )
         };
         let client = ApiClient::new(&api.base_url, Some(&settings.tokens.clients[0]));
         let admin = ApiClient::new(&api.base_url, Some(&settings.tokens.admin));
         Ok(TestBed {
             worker,
+            launcher,
             api,
             client,
             admin,
@@ -102,6 +116,13 @@ impl TestBed {
 
     /// Starts (another) worker with the test's settings.
     pub async fn start_worker(&self) -> anyhow::Result<Worker> {
-        Worker::start(self.binaries, &self.settings, &self.api.base_url, &[]).await
+        Worker::start_with(
+            self.binaries,
+            &self.settings,
+            &self.api.base_url,
+            &[],
+            self.launcher.as_ref(),
+        )
+        .await
     }
 }

@@ -92,6 +92,89 @@ async fn a_worker_killed_mid_judging_loses_nothing() -> anyhow::Result<()> {
     tally(&bed, &[id], "Accepted").await
 }
 
+/// Processes whose parent is `parent` and whose command line contains `word`.
+fn children_running(parent: u32, word: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains(word) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A submission whose judging kills the worker (here: kill -9, as the OOM killer would) is
+/// judged again in a process of its own; when that one dies too, the submission gets a
+/// ServerError saying so, and the worker goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_that_kills_its_judge_twice_gets_a_verdict_not_a_crash_loop()
+-> anyhow::Result<()> {
+    let mut bed = TestBed::start(binaries!(), "crashloop", TestBedOptions::default()).await?;
+    let slow = "import time\ntime.sleep(3)\na, b = map(int, input().split())\nprint(a + b)\n";
+    let accepted = bed.client.submit(&python(slow)).await?;
+    let id = accepted["id"].as_str().unwrap_or_default().to_string();
+    let trace = accepted["trace_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let compiled = |v: &Value| v["message"] == "compiled" && v["trace_id"] == trace.as_str();
+
+    // The first worker dies while judging it.
+    let mut first = bed.worker.take().expect("worker");
+    assert!(
+        first
+            .process
+            .wait_for_log(PATIENCE, compiled)
+            .await
+            .is_some()
+    );
+    first.process.kill().await?;
+
+    // The redelivery is judged in a child process of the next worker, which dies too.
+    let second = bed.start_worker().await?;
+    assert!(
+        second
+            .process
+            .wait_for_log(PATIENCE, compiled)
+            .await
+            .is_some(),
+        "the redelivery was judged: {}",
+        second.process.output()
+    );
+    let worker_pid = second.process.pid().expect("worker pid");
+    let judges = children_running(worker_pid, "judge-batch");
+    assert_eq!(judges.len(), 1, "one judge process: {judges:?}");
+    // SAFETY: kill(2) on the judge process found above.
+    assert_eq!(unsafe { libc::kill(judges[0], libc::SIGKILL) }, 0);
+
+    let done = bed.client.wait_done(&id).await?;
+    assert_eq!(done["verdict"], "ServerError", "{done}");
+    let error = done["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("crashed the judge process") && error.contains("signal 9"),
+        "{done}"
+    );
+    // Not retried: exactly one result stored, and the same worker judges the next one.
+    let next = bed.client.submit(&python(A_PLUS_B)).await?;
+    let next_id = next["id"].as_str().unwrap_or_default().to_string();
+    let next_done = bed.client.wait_done(&next_id).await?;
+    assert_eq!(next_done["verdict"], "Accepted", "{next_done}");
+    assert!(children_running(worker_pid, "judge-batch").is_empty());
+    let counts = finalized(&bed.api.process);
+    assert_eq!(counts.get(&id).copied(), Some(1), "{counts:?}");
+    drop(second);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_connections_cut_for_ten_seconds_lose_nothing() -> anyhow::Result<()> {
     let api_link = TcpProxy::start("127.0.0.1:5672".parse()?).await?;

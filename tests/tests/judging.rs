@@ -257,7 +257,12 @@ async fn problem_test_cases_are_fetched_versioned_and_reported_per_case() -> any
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_submissions_are_contained_and_the_worker_keeps_serving() -> anyhow::Result<()> {
-    let bed = TestBed::start(binaries!(), "hostile", TestBedOptions::default()).await?;
+    // The worker as compose runs it: only the capabilities docker-compose.yml grants.
+    let options = TestBedOptions {
+        compose_privileges: true,
+        ..TestBedOptions::default()
+    };
+    let bed = TestBed::start(binaries!(), "hostile", options).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let one_case = |language: &str, source: String, output: &str| {
@@ -340,6 +345,37 @@ async fn hostile_submissions_are_contained_and_the_worker_keeps_serving() -> any
             .is_err(),
         "a sandboxed program connected to the host"
     );
+
+    // A tree far too deep for a recursive walk, and a disk filled to its quota: verdicts,
+    // not a crashed worker or a host disk paying for it.
+    let deep = bed
+        .client
+        .submit(&one_case(
+            "c",
+            "#include <stdio.h>\n#include <sys/stat.h>\n#include <unistd.h>\n\
+             int main(){for(int i=0;i<22000;i++){if(mkdir(\"d\",0755)||chdir(\"d\"))break;}\
+             puts(\"ok\");}\n"
+                .into(),
+            "ok\n",
+        ))
+        .await?;
+    let fill = bed
+        .client
+        .submit(&one_case(
+            "c",
+            "#include <stdio.h>\nstatic char b[1<<20];\nint main(){FILE*f=fopen(\"/tmp/x\",\"w\");\
+             for(;;){if(fwrite(b,1,sizeof b,f)!=sizeof b||fflush(f))return 1;}}\n"
+                .into(),
+            "",
+        ))
+        .await?;
+    for (submission, want) in [(deep, "Accepted"), (fill, "OutputLimitExceeded")] {
+        let done = bed
+            .client
+            .wait_done(submission["id"].as_str().unwrap_or_default())
+            .await?;
+        assert_eq!(done["verdict"], want, "{done}");
+    }
 
     let ok = bed
         .client

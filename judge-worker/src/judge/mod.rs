@@ -55,7 +55,7 @@ pub struct JudgeJob<'a> {
 }
 
 /// What judging a submission produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JudgeOutcome {
     /// The first test case verdict that is not `Accepted`, `CompileError` if compiling
     /// failed, else `Accepted`.

@@ -86,6 +86,7 @@ use std::time::{Duration, Instant};
 use libc::c_int;
 
 pub use cgroup::CgroupVersion;
+pub use cgroup::remove_named as remove_cgroup;
 pub use cgroup::remove_stale as remove_stale_cgroups;
 pub use mounts::MAX_BUILD_ENTRIES;
 

@@ -371,8 +371,11 @@ fn kill_until_empty(
     what: &Path,
 ) -> Result<(), SandboxError> {
     let deadline = Instant::now() + Duration::from_secs(2);
+    // Never this process (a slot that somehow lists it must not make it kill itself).
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
     loop {
-        let pids = list()?;
+        let pids: Vec<libc::pid_t> = list()?.into_iter().filter(|&p| p != me).collect();
         if pids.is_empty() {
             return Ok(());
         }
@@ -390,19 +393,64 @@ fn kill_until_empty(
     }
 }
 
+/// Where this process's sandboxes create their cgroups: the worker's own cgroup in each v1
+/// hierarchy, and in v2 the delegated cgroup (the parent of the `.supervisor` leaf the worker
+/// was moved into, if it was).
+fn sandbox_parents(mounts: &Mounts) -> Vec<PathBuf> {
+    let mut parents: Vec<PathBuf> = ["memory", "pids", "cpuacct"]
+        .iter()
+        .filter_map(|c| mounts.v1_own_dir(c))
+        .collect();
+    if let Some(own) = mounts.v2_own_dir() {
+        let in_leaf = own
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".supervisor"));
+        match own.parent() {
+            Some(parent) if in_leaf => parents.push(parent.to_path_buf()),
+            _ => parents.push(own),
+        }
+    }
+    parents.sort();
+    parents.dedup();
+    parents
+}
+
+/// Kill whatever is left in a cgroup directory and everything under it (slots, the
+/// sandboxes of a worker that ran inside it), and remove them, deepest first.
+fn remove_sandbox_dir(dir: &Path) -> Result<(), SandboxError> {
+    // Cgroup trees are the kernel's and shallow (nothing in a run can make one): a plain
+    // walk, bounded anyway.
+    let mut order = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while let Some(d) = order.get(i).cloned() {
+        i += 1;
+        if order.len() > 4096 {
+            break;
+        }
+        if let Ok(it) = std::fs::read_dir(&d) {
+            order.extend(
+                it.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    for cg in order.iter().rev() {
+        let procs = cg.join("cgroup.procs");
+        kill_until_empty(|| read_procs(std::slice::from_ref(&procs)), cg)?;
+        remove_dir(cg);
+    }
+    Ok(())
+}
+
 /// Removes the cgroups of sandboxes whose worker died without cleaning up (a SIGKILL, a
 /// crash): directories `<prefix><pid>` beside where this process would create its own, whose
 /// pid is no longer running. Any process still inside is killed first. Returns how many
 /// were removed.
 pub fn remove_stale(prefix: &str) -> Result<usize, SandboxError> {
-    let mounts = Mounts::read()?;
-    let mut parents: Vec<PathBuf> = ["memory", "pids", "cpuacct"]
-        .iter()
-        .filter_map(|c| mounts.v1_own_dir(c))
-        .collect();
-    parents.extend(mounts.v2_own_dir());
     let mut removed = 0;
-    for parent in parents {
+    for parent in sandbox_parents(&Mounts::read()?) {
         let Ok(entries) = std::fs::read_dir(&parent) else {
             continue;
         };
@@ -415,33 +463,36 @@ pub fn remove_stale(prefix: &str) -> Result<usize, SandboxError> {
             else {
                 continue;
             };
-            if Path::new(&format!("/proc/{pid}")).exists() {
+            if Path::new(&format!("/proc/{pid}")).exists()
+                || !entry.file_type().is_ok_and(|t| t.is_dir())
+            {
                 continue;
             }
             let dir = entry.path();
-            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let mut children: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map(|it| {
-                    it.flatten()
-                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                        .map(|e| e.path())
-                        .collect()
-                })
-                .unwrap_or_default();
-            children.push(dir.clone());
-            for cg in &children {
-                let procs = cg.join("cgroup.procs");
-                kill_until_empty(|| read_procs(std::slice::from_ref(&procs)), cg)?;
-                remove_dir(cg);
-            }
+            remove_sandbox_dir(&dir)?;
             if !dir.exists() {
                 removed += 1;
             }
         }
     }
     Ok(removed)
+}
+
+/// Removes the cgroups of the sandbox named `name` (its `cgroup_name`) that a process of
+/// this worker made and could not remove itself, killing what is left in them.
+pub fn remove_named(name: &str) -> Result<(), SandboxError> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(SandboxError::InvalidSpec(format!(
+            "cgroup name must be a plain directory name, got {name:?}"
+        )));
+    }
+    for parent in sandbox_parents(&Mounts::read()?) {
+        let dir = parent.join(name);
+        if dir.is_dir() {
+            remove_sandbox_dir(&dir)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
