@@ -18,10 +18,10 @@ if [ "${1:-}" = --container-inner ]; then
     # A cgroup2 mount made inside a cgroup namespace is rooted at the namespace's root, so
     # /sys/fs/cgroup now shows only the container's subtree, as Docker gives a container on a
     # cgroup v2 host (--cgroupns=private). The mount namespace is ours alone (private).
-    umount /sys/fs/cgroup && mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup || {
+    if ! umount /sys/fs/cgroup || ! mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup; then
         echo "vm: cannot remount cgroup2 inside the cgroup namespace" >&2
         exit 125
-    }
+    fi
     exec "$@"
 fi
 
@@ -96,6 +96,32 @@ exec_cmd() {
     exec env -i "${VM_ENV[@]}" "${VM_CMD[@]}"
 }
 
+# SIGKILL every process but PID 1, us and the output copier ($1); print how many there were.
+# (Kernel threads ignore signals.)
+kill_leftovers() {
+    local keep=$1 p pid arg0 n=0
+    for p in /proc/[0-9]*; do
+        pid=${p#/proc/}
+        case "$pid" in 1 | "$BASHPID" | "$keep") continue ;; esac
+        arg0=
+        IFS= read -r -d '' arg0 <"$p/cmdline" 2>/dev/null
+        [ -n "$arg0" ] || continue # a kernel thread (or a zombie)
+        kill -KILL "$pid" 2>/dev/null && n=$((n + 1))
+    done
+    echo "$n"
+}
+
+# Let the copier finish what is in the FIFO (it ends at EOF), for at most 10 s.
+drain_output() {
+    local _
+    for _ in $(seq 100); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
 main() {
     setup_mounts
     setup_cgroup2
@@ -104,10 +130,19 @@ main() {
     # shellcheck source=/dev/null
     . "$RESULTS/job.sh" || die "cannot read $RESULTS/job.sh"
     cat /proc/uptime >"$RESULTS/started"
-    exec_cmd </dev/null 2>&1 | cat >/dev/ttyS1
-    local status=${PIPESTATUS[0]}
-    echo "$status" >"$RESULTS/status.tmp" && mv "$RESULTS/status.tmp" "$RESULTS/status"
+    # Output through a FIFO, not a pipeline: a pipeline would also wait for every process
+    # the command left behind holding its stdout (a leaked `sleep 60`, a daemon).
+    mkfifo /run/vm-output
+    cat /run/vm-output >/dev/ttyS1 &
+    local cat_pid=$! cmd_pid status=0
+    exec_cmd </dev/null >/run/vm-output 2>&1 &
+    cmd_pid=$!
+    wait "$cmd_pid" || status=$?
     cat /proc/uptime >"$RESULTS/finished"
+    # As when a container's main process exits: whatever it left running is killed.
+    kill_leftovers "$cat_pid" >"$RESULTS/leftovers"
+    drain_output "$cat_pid"
+    echo "$status" >"$RESULTS/status.tmp" && mv "$RESULTS/status.tmp" "$RESULTS/status"
     power_off
 }
 

@@ -11,9 +11,9 @@
 # Environment: VM_TIMEOUT (seconds, default 1800), VM_CACHE (default $REPO/target/vm),
 # VM_MEM (MiB, default 2048), VM_SMP (vCPUs; default 2, 1 on a 6.1 kernel), VM_KERNEL_PKG
 # (a Debian linux-image-* package instead of the one linux-image-6.12-amd64 depends on),
-# VM_KERNEL_SUITE (take the kernel from that Debian suite, e.g. trixie-backports), VM_PASS_ENV (more variable names
-# to pass into the guest), VM_KEEP=1 (keep the run dir with the console log), VM_CONSOLE=1
-# (print the guest's console log at the end).
+# VM_KERNEL_SUITE (take the kernel from that Debian suite, e.g. trixie-backports),
+# VM_PASS_ENV (more variable names to pass into the guest), VM_KEEP=1 (keep the run dir with
+# the console log), VM_CONSOLE=1 (print the guest's console log at the end).
 set -euo pipefail
 
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -94,13 +94,14 @@ kernel_apt_setup() {
     [ -n "${VM_KERNEL_SUITE:-}" ] || return 0
     local d=$VM_CACHE/apt-$VM_KERNEL_SUITE uri
     # The archive the host's main suite comes from (the one whose name has no "-suffix").
+    # shellcheck disable=SC2016 # $(...) are apt's fields, not the shell's
     uri=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' | awk '$2 !~ /-/ && !p {print $1; p = 1}')
     [ -n "$uri" ] || die "cannot tell the host's Debian archive from its apt sources"
     mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $VM_KERNEL_SUITE main" >"$d/sources.list"
     KAPT+=(-o "Dir::Etc::SourceList=$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
         -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache")
-    compgen -G "$d/lists/*_Packages" >/dev/null || kernel_apt_update
+    compgen -G "$d/lists/*_Packages*" >/dev/null || kernel_apt_update
 }
 
 kernel_apt_update() {
@@ -122,7 +123,7 @@ default_kernel_pkg() {
         cat "$chosen"
         return
     fi
-    local meta pkg= attempt
+    local meta pkg='' attempt
     for attempt in 1 2; do
         for meta in "${KERNEL_METAPACKAGES[@]}"; do
             pkg=$(kernel_of "$meta")
@@ -151,6 +152,7 @@ fetch_kernel() {
         say "downloading $pkg"
         local dl parts deb
         dl=$(mktemp -d "$VM_CACHE/download.XXXXXX")
+        TMP_DIRS+=("$dl")
         (cd "$dl" && kernel_download "$pkg")
         # Newer Debian kernels (7.x) split the image into linux-binary-* (vmlinuz) and
         # linux-modules-* packages that linux-image-* depends on: fetch those too.
@@ -188,7 +190,7 @@ fetch_kernel() {
 # relative to MODDIR (as modules.dep names them).
 module_load_order() {
     local -A deps_of=() path_of=() done_=()
-    local path deps name
+    local line path deps name
     while IFS= read -r line; do
         path=${line%%:*}
         deps=${line#*:}
@@ -208,9 +210,9 @@ module_load_order() {
     for want in "${WANTED_MODULES[@]}"; do
         if [ -n "${path_of[$want]:-}" ]; then
             visit "${path_of[$want]}"
-        elif ! grep -qE "/$want\.ko" "$MODDIR/modules.builtin"; then
+        elif [ -f "$MODDIR/modules.builtin" ] && ! grep -qE "/$want\.ko" "$MODDIR/modules.builtin"; then
             die "kernel $KVER has no module $want"
-        fi # built in: nothing to load
+        fi # built in (split 7.x packages ship no modules.builtin): nothing to load
     done
 }
 
@@ -226,6 +228,7 @@ build_initramfs() {
     say "building the initramfs for $KVER"
     local stage
     stage=$(mktemp -d "$VM_CACHE/initramfs.XXXXXX")
+    TMP_DIRS+=("$stage")
     mkdir -p "$stage/bin" "$stage/lib/modules" "$stage/proc" "$stage/sys" "$stage/dev" "$stage/newroot"
     cp /bin/busybox "$stage/bin/busybox"
     install -m 755 "$VM_DIR/init" "$stage/init"
@@ -278,8 +281,8 @@ write_job() {
     } >"$RUN/share/job.sh"
 }
 
-# vCPUs: VM_SMP, else 2. Kernels before 6.5 (serial CPU bring-up; Debian's 6.1 here) hang
-# at "smp: Bringing up secondary CPUs" under TCG with -icount, so they get 1.
+# vCPUs: VM_SMP, else 2. Debian's 6.1 hangs at "smp: Bringing up secondary CPUs" under TCG
+# with -icount (6.12 and 7.3 do not), so kernels before 6.5 (parallel CPU bring-up) get 1.
 vm_smp() {
     if [ -n "$VM_SMP" ]; then
         echo "$VM_SMP"
@@ -295,6 +298,7 @@ mtime() { stat -c %.3Y "$1" 2>/dev/null || true; }
 
 boot() {
     local append="console=ttyS0 cgroup_no_v1=all panic=-1 quiet rdinit=/init vm.stage2=$VM_DIR/guest-stage2.sh"
+    # shellcheck disable=SC2054 # the commas are qemu's
     local qemu=(
         qemu-system-x86_64
         # TCG only: /dev/kvm on this kind of machine does not work for a nested guest.
@@ -332,7 +336,8 @@ report() {
     local started finished
     started=$(mtime "$RUN/share/started")
     finished=$(mtime "$RUN/share/finished")
-    local timing="kernel $KVER, total $(awk -v a="$T0" -v b="$T1" 'BEGIN {printf "%.1f", b - a}') s"
+    local timing
+    timing="kernel $KVER, total $(awk -v a="$T0" -v b="$T1" 'BEGIN {printf "%.1f", b - a}') s"
     [ -z "$started" ] || timing+=", boot $(awk -v a="$T0" -v b="$started" 'BEGIN {printf "%.1f", b - a}') s"
     [ -z "$started" ] || [ -z "$finished" ] ||
         timing+=", command $(awk -v a="$started" -v b="$finished" 'BEGIN {printf "%.1f", b - a}') s"
@@ -340,6 +345,9 @@ report() {
         say "guest console:"
         cat "$RUN/console.log" >&2
     }
+    local left
+    left=$(cat "$RUN/share/leftovers" 2>/dev/null || true)
+    [ "${left:-0}" = 0 ] || say "killed $left process(es) the command left running when it exited"
     if [ -f "$RUN/share/status" ]; then
         STATUS=$(cat "$RUN/share/status")
         say "exit status $STATUS ($timing)"
@@ -360,7 +368,10 @@ report() {
     }
 }
 
+TMP_DIRS=()
+# shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
+    [ ${#TMP_DIRS[@]} -eq 0 ] || rm -rf "${TMP_DIRS[@]}"
     [ -z "${QEMU_PID:-}" ] || kill "$QEMU_PID" 2>/dev/null || true
     [ -z "${TAIL_PID:-}" ] || kill "$TAIL_PID" 2>/dev/null || true
     if [ -n "${RUN:-}" ]; then
@@ -384,6 +395,8 @@ main() {
     case "$VM_DIR" in *[[:space:]]*) die "$VM_DIR: a path with spaces cannot go on the kernel command line" ;; esac
 
     mkdir -p "$VM_CACHE"
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
     ensure_tools
     # One run at a time fetches and builds into the cache; booting needs no lock.
     exec 9>"$VM_CACHE/.lock"
@@ -395,8 +408,6 @@ main() {
     exec 9>&-
 
     RUN=$(mktemp -d "${TMPDIR:-/tmp}/run-v2.XXXXXX")
-    trap cleanup EXIT
-    trap 'exit 130' INT TERM
     mkdir "$RUN/share"
     write_job "$mode" "$@"
     SMP=$(vm_smp)
