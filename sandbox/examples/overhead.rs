@@ -9,6 +9,8 @@
 //!   captures them) and through `NamespaceSandbox`; median and p99 of each, and the
 //!   difference of the medians. Then K times (default 100) each after I ms (default 100) of
 //!   idleness, which is how a judge usually meets its next run.
+//! - Per-submission isolation: opening a workspace (a fresh tmpfs build directory and a fresh
+//!   network namespace) and dropping it, W times (default 200).
 //! - Throughput: C hello (dynamically linked, `printf`) and Python hello (`/usr/bin/python3`)
 //!   through the sandbox, M runs per thread (default 200), one slot per thread.
 //! - `--worker-rss-mb R` first touches R MiB in this process, to see what a bigger worker
@@ -227,6 +229,35 @@ fn main() {
         ),
         bare,
         boxed,
+    );
+
+    let workspace_runs = arg("--workspaces", 200);
+    let mut open = Vec::with_capacity(workspace_runs);
+    let mut close = Vec::with_capacity(workspace_runs);
+    for _ in 0..workspace_runs {
+        let t = Instant::now();
+        let ws = sandbox
+            .workspace(1, DiskQuota::mib(256, 4096))
+            .expect("workspace");
+        open.push(t.elapsed());
+        let t = Instant::now();
+        drop(ws);
+        close.push(t.elapsed());
+    }
+    open.sort();
+    close.sort();
+    println!(
+        "per-submission isolation (tmpfs build dir + network namespace), {workspace_runs} times"
+    );
+    println!(
+        "  open  : median {}  p99 {}",
+        ms(percentile(&open, 0.5)),
+        ms(percentile(&open, 0.99))
+    );
+    println!(
+        "  drop  : median {}  p99 {}",
+        ms(percentile(&close, 0.5)),
+        ms(percentile(&close, 0.99))
     );
 
     for (name, argv, expect) in [

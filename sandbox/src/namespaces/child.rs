@@ -34,7 +34,9 @@ use std::os::fd::RawFd;
 
 use libc::{c_char, c_int};
 
+use super::mounts::{BUILD_STAGING, RunMounts, SCRATCH};
 use super::sys;
+use crate::Phase;
 
 /// Where setup failed, reported to the worker with the errno.
 #[repr(u32)]
@@ -43,10 +45,14 @@ pub enum Stage {
     ParentGone = 1,
     CloseFds,
     JoinNetns,
-    JoinRoot,
+    JoinWorkspace,
     CopyRoot,
     MountProc,
-    AttachMount,
+    MountWorkDir,
+    MountTmp,
+    MountScratch,
+    MountBuildOutput,
+    HideStaging,
     Hostname,
     ForkProgram,
     WaitProgram,
@@ -71,17 +77,26 @@ pub enum Stage {
     RootBuild,
     RootPivot,
     RootReadOnly,
+    // Stages of the workspace-namespace helper (workspace_ns.rs).
+    SpaceJoin,
+    SpaceCopy,
+    SpaceAttach,
+    SpaceOpen,
 }
 
 impl Stage {
-    const ALL: [Stage; 30] = [
+    const ALL: [Stage; 38] = [
         Stage::ParentGone,
         Stage::CloseFds,
         Stage::JoinNetns,
-        Stage::JoinRoot,
+        Stage::JoinWorkspace,
         Stage::CopyRoot,
         Stage::MountProc,
-        Stage::AttachMount,
+        Stage::MountWorkDir,
+        Stage::MountTmp,
+        Stage::MountScratch,
+        Stage::MountBuildOutput,
+        Stage::HideStaging,
         Stage::Hostname,
         Stage::ForkProgram,
         Stage::WaitProgram,
@@ -105,6 +120,10 @@ impl Stage {
         Stage::RootBuild,
         Stage::RootPivot,
         Stage::RootReadOnly,
+        Stage::SpaceJoin,
+        Stage::SpaceCopy,
+        Stage::SpaceAttach,
+        Stage::SpaceOpen,
     ];
 
     pub fn from_u32(v: u32) -> Option<Stage> {
@@ -116,10 +135,14 @@ impl Stage {
             Stage::ParentGone => "worker exited during setup",
             Stage::CloseFds => "closing inherited descriptors",
             Stage::JoinNetns => "joining the empty network namespace",
-            Stage::JoinRoot => "joining the prepared root",
+            Stage::JoinWorkspace => "joining the workspace's mount namespace",
             Stage::CopyRoot => "copying the root mount namespace",
             Stage::MountProc => "mounting /proc",
-            Stage::AttachMount => "attaching the work dir, /tmp or the build output",
+            Stage::MountWorkDir => "mounting the work dir",
+            Stage::MountTmp => "mounting /tmp",
+            Stage::MountScratch => "mounting the run's writable space",
+            Stage::MountBuildOutput => "binding the build output",
+            Stage::HideStaging => "detaching the staging mounts",
             Stage::Hostname => "setting the hostname",
             Stage::ForkProgram => "forking the program",
             Stage::WaitProgram => "waiting for the program",
@@ -143,6 +166,10 @@ impl Stage {
             Stage::RootBuild => "root template: populating the root",
             Stage::RootPivot => "root template: pivot_root",
             Stage::RootReadOnly => "root template: making the root read-only",
+            Stage::SpaceJoin => "workspace: joining the root template",
+            Stage::SpaceCopy => "workspace: copying the root template",
+            Stage::SpaceAttach => "workspace: attaching its build directory",
+            Stage::SpaceOpen => "workspace: opening its mount namespace",
         }
     }
 }
@@ -164,6 +191,8 @@ pub const KIND_FAILED: u32 = 1;
 pub const KIND_EXITED: u32 = 2;
 /// The root template is ready (root.rs helper).
 pub const KIND_READY: u32 = 3;
+/// The run's writable space was full when the program ended.
+pub const KIND_DISK_FULL: u32 = 4;
 
 impl Record {
     pub fn to_bytes(self) -> [u8; RECORD_SIZE] {
@@ -215,10 +244,10 @@ pub struct InitPlan<'a> {
     /// Write end of the report pipe (close-on-exec).
     pub status_fd: RawFd,
     pub netns_fd: RawFd,
-    /// The prepared root's mount namespace.
-    pub root_fd: RawFd,
-    /// Detached mounts to attach, in order (`/box`, `/tmp`, the build output; `mounts.rs`).
-    pub attach: &'a [Attach],
+    /// The workspace's mount namespace: the prepared root with the build fs at `/.build`.
+    pub workspace_ns_fd: RawFd,
+    /// What to mount for this run (`mounts.rs`).
+    pub mounts: &'a RunMounts,
     pub hostname: &'a CStr,
     pub proc_options: &'a CStr,
     /// The stack the program's process starts on: top (for `clone`), and lowest address and
@@ -228,12 +257,6 @@ pub struct InitPlan<'a> {
     /// The slot cgroup's directory where the process can be born in it (v2), else -1.
     pub cgroup_dir_fd: RawFd,
     pub program: ProgramPlan<'a>,
-}
-
-/// A detached mount tree and the absolute path it is attached at.
-pub struct Attach {
-    pub tree: RawFd,
-    pub target: *const c_char,
 }
 
 /// What the program's process does before `execve`.
@@ -330,9 +353,13 @@ unsafe fn init_main(plan: &InitPlan) -> ! {
             )
         };
         setns(plan.netns_fd, libc::CLONE_NEWNET, Stage::JoinNetns);
-        setns(plan.root_fd, libc::CLONE_NEWNS, Stage::JoinRoot);
-        // A private copy: this run's /proc, /tmp and /box must not appear in the template
-        // other runs share, and they vanish with the copy when the run ends.
+        setns(
+            plan.workspace_ns_fd,
+            libc::CLONE_NEWNS,
+            Stage::JoinWorkspace,
+        );
+        // A private copy: this run's /proc, /tmp and /box must not appear in the namespace
+        // other runs of the workspace share, and they vanish with the copy when the run ends.
         check(
             sys::raw3(libc::SYS_unshare, libc::CLONE_NEWNS as usize, 0, 0),
             st,
@@ -357,31 +384,14 @@ unsafe fn init_main(plan: &InitPlan) -> ! {
             )
         };
         mount(c"proc", c"/proc", plan.proc_options, Stage::MountProc);
-        for a in plan.attach {
-            check(
-                sys::raw(
-                    libc::SYS_move_mount,
-                    [
-                        a.tree as usize,
-                        ptr(c"".as_ptr()),
-                        libc::AT_FDCWD as usize,
-                        a.target as usize,
-                        sys::MOVE_MOUNT_F_EMPTY_PATH as usize,
-                        0,
-                    ],
-                ),
-                st,
-                Stage::AttachMount,
-            );
-            sys::raw3(libc::SYS_close, a.tree as usize, 0, 0);
-        }
+        let watched = mount_work_dir(plan.mounts, st);
         let name = plan.hostname.to_bytes();
         check(
             sys::raw3(libc::SYS_sethostname, ptr(name.as_ptr()), name.len(), 0),
             st,
             Stage::Hostname,
         );
-        for fd in [plan.netns_fd, plan.root_fd, plan.worker_pidfd] {
+        for fd in [plan.netns_fd, plan.workspace_ns_fd, plan.worker_pidfd] {
             sys::raw3(libc::SYS_close, fd as usize, 0, 0);
         }
 
@@ -444,6 +454,17 @@ unsafe fn init_main(plan: &InitPlan) -> ! {
                 fail(st, Stage::WaitProgram, (-r) as i32);
             }
         };
+        if watched.iter().any(|&fd| fd >= 0 && is_full(fd)) {
+            report(
+                st,
+                Record {
+                    kind: KIND_DISK_FULL,
+                    stage: 0,
+                    errno: 0,
+                    status: 0,
+                },
+            );
+        }
         report(
             st,
             Record {
@@ -454,6 +475,297 @@ unsafe fn init_main(plan: &InitPlan) -> ! {
             },
         );
         // Exiting kills whatever the program left behind in this PID namespace.
+        sys::raw_exit(0)
+    }
+}
+
+/// `mount(2)` as a raw call; fails the run at `stage`.
+///
+/// # Safety
+/// Valid C strings (or null), in init.
+unsafe fn mount_raw(
+    src: *const c_char,
+    dst: &CStr,
+    fstype: *const c_char,
+    flags: libc::c_ulong,
+    data: *const c_char,
+    st: RawFd,
+    stage: Stage,
+) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        check(
+            sys::raw(
+                libc::SYS_mount,
+                [
+                    ptr(src),
+                    ptr(dst.as_ptr()),
+                    ptr(fstype),
+                    flags as usize,
+                    ptr(data),
+                    0,
+                ],
+            ),
+            st,
+            stage,
+        );
+    }
+}
+
+/// Bind `src` at `dst`, then give the bind `flags` (`MS_RDONLY`, `MS_NOEXEC`...).
+///
+/// # Safety
+/// As [`mount_raw`].
+unsafe fn bind(src: &CStr, dst: &CStr, flags: libc::c_ulong, st: RawFd, stage: Stage) {
+    let none = std::ptr::null();
+    // SAFETY: forwarded contract.
+    unsafe {
+        mount_raw(src.as_ptr(), dst, none, libc::MS_BIND, none, st, stage);
+        mount_raw(
+            none,
+            dst,
+            none,
+            libc::MS_REMOUNT | libc::MS_BIND | flags,
+            none,
+            st,
+            stage,
+        );
+    }
+}
+
+/// An `O_PATH` descriptor of `path`, kept to ask at the end whether its file system filled
+/// up; -1 if it cannot be opened (then nothing is reported).
+///
+/// # Safety
+/// In init.
+unsafe fn watch_fs(path: &CStr) -> RawFd {
+    // SAFETY: valid C string.
+    let fd = unsafe {
+        sys::raw(
+            libc::SYS_openat,
+            [
+                libc::AT_FDCWD as usize,
+                ptr(path.as_ptr()),
+                (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as usize,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+    fd as RawFd
+}
+
+/// Whether the file system of `fd` is (nearly) out of space or inodes: a write that failed
+/// for lack of room leaves less than a page or two, or no inode.
+fn is_full(fd: RawFd) -> bool {
+    // SAFETY: zeroed statfs is a valid out-parameter.
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor and out-parameter.
+    let r = unsafe {
+        sys::raw3(
+            libc::SYS_fstatfs,
+            fd as usize,
+            ptr(&mut s as *mut libc::statfs),
+            0,
+        )
+    };
+    if r < 0 {
+        return false;
+    }
+    let free = (s.f_bavail as u64).saturating_mul(s.f_bsize as u64);
+    free < 8192 || s.f_ffree == 0
+}
+
+/// Init's work dir and `/tmp` for this run (see `mounts.rs`). Returns the descriptors whose
+/// file systems are checked for fullness when the program has ended.
+///
+/// # Safety
+/// In init, in its private mount namespace.
+unsafe fn mount_work_dir(m: &RunMounts, st: RawFd) -> [RawFd; 2] {
+    let none = std::ptr::null();
+    let tmpfs = c"tmpfs".as_ptr();
+    let private = libc::MS_NOSUID | libc::MS_NODEV;
+    let noexec = private | libc::MS_NOEXEC;
+    // SAFETY (whole block): raw syscalls on C strings prepared by the worker.
+    unsafe {
+        let watched = match m.phase {
+            Phase::Build => {
+                // The build fs itself: its mount flags (nosuid, nodev) come with it.
+                mount_raw(
+                    BUILD_STAGING.as_ptr(),
+                    c"/box",
+                    none,
+                    libc::MS_BIND,
+                    none,
+                    st,
+                    Stage::MountWorkDir,
+                );
+                mount_raw(
+                    tmpfs,
+                    c"/tmp",
+                    tmpfs,
+                    noexec,
+                    m.fresh_options.as_ptr(),
+                    st,
+                    Stage::MountTmp,
+                );
+                [watch_fs(c"/box"), watch_fs(c"/tmp")]
+            }
+            Phase::Run => {
+                mount_raw(
+                    tmpfs,
+                    SCRATCH,
+                    tmpfs,
+                    private,
+                    m.fresh_options.as_ptr(),
+                    st,
+                    Stage::MountScratch,
+                );
+                // Exact modes for what is made here (the worker's umask would apply).
+                sys::raw3(libc::SYS_umask, 0, 0, 0);
+                for dir in [c"/.scratch/box", c"/.scratch/tmp"] {
+                    check(
+                        sys::raw3(libc::SYS_mkdir, ptr(dir.as_ptr()), 0o1777, 0),
+                        st,
+                        Stage::MountScratch,
+                    );
+                }
+                for e in &m.entries {
+                    if e.is_dir {
+                        check(
+                            sys::raw3(libc::SYS_mkdir, ptr(e.point.as_ptr()), 0o755, 0),
+                            st,
+                            Stage::MountBuildOutput,
+                        );
+                    } else {
+                        let fd = check(
+                            sys::raw(
+                                libc::SYS_openat,
+                                [
+                                    libc::AT_FDCWD as usize,
+                                    ptr(e.point.as_ptr()),
+                                    (libc::O_CREAT
+                                        | libc::O_EXCL
+                                        | libc::O_WRONLY
+                                        | libc::O_CLOEXEC)
+                                        as usize,
+                                    0o444,
+                                    0,
+                                    0,
+                                ],
+                            ),
+                            st,
+                            Stage::MountBuildOutput,
+                        );
+                        sys::raw3(libc::SYS_close, fd as usize, 0, 0);
+                    }
+                }
+                bind(c"/.scratch/box", c"/box", noexec, st, Stage::MountWorkDir);
+                bind(c"/.scratch/tmp", c"/tmp", noexec, st, Stage::MountTmp);
+                for e in &m.entries {
+                    bind(
+                        &e.source,
+                        &e.target,
+                        libc::MS_RDONLY | private,
+                        st,
+                        Stage::MountBuildOutput,
+                    );
+                }
+                [watch_fs(c"/box"), -1]
+            }
+        };
+        // The program sees its /box and /tmp, not the staging mounts behind them.
+        for staging in [BUILD_STAGING, SCRATCH] {
+            let r = sys::raw3(
+                libc::SYS_umount2,
+                ptr(staging.as_ptr()),
+                libc::MNT_DETACH as usize,
+                0,
+            );
+            // /.scratch is only mounted for a test case.
+            if r < 0 && r != -(libc::EINVAL as isize) {
+                fail(st, Stage::HideStaging, (-r) as i32);
+            }
+        }
+        watched
+    }
+}
+
+/// What the workspace-namespace helper does (`workspace_ns.rs`): make a copy of the root
+/// template with the build fs attached at `/.build`, and leave its descriptor behind.
+pub struct SpacePlan {
+    pub root_fd: RawFd,
+    pub build_fd: RawFd,
+    /// The host's `/proc`, to open the new namespace through once inside it.
+    pub proc_fd: RawFd,
+    /// Written by the helper: the namespace descriptor (in the worker's fd table, which it
+    /// shares), or the failed stage and errno.
+    pub fd: std::sync::atomic::AtomicI32,
+    pub failed_stage: std::sync::atomic::AtomicU32,
+    pub errno: std::sync::atomic::AtomicI32,
+}
+
+/// Where the worker's clone of the workspace helper starts.
+///
+/// # Safety
+/// `arg` points to a [`SpacePlan`]; the worker is suspended (`CLONE_VFORK`) until the helper
+/// exits, and the helper shares its memory and descriptors, with all signals blocked.
+pub unsafe extern "C" fn space_entry(arg: *mut libc::c_void) -> ! {
+    use std::sync::atomic::Ordering::SeqCst;
+    // SAFETY: per the contract above.
+    let p = unsafe { &*(arg as *const SpacePlan) };
+    let give_up = |stage: Stage, ret: isize| -> ! {
+        p.failed_stage.store(stage as u32, SeqCst);
+        p.errno.store((-ret) as i32, SeqCst);
+        sys::raw_exit(1)
+    };
+    // SAFETY (whole block): raw syscalls on descriptors the worker holds.
+    unsafe {
+        let r = sys::raw3(
+            libc::SYS_setns,
+            p.root_fd as usize,
+            libc::CLONE_NEWNS as usize,
+            0,
+        );
+        if r < 0 {
+            give_up(Stage::SpaceJoin, r);
+        }
+        let r = sys::raw3(libc::SYS_unshare, libc::CLONE_NEWNS as usize, 0, 0);
+        if r < 0 {
+            give_up(Stage::SpaceCopy, r);
+        }
+        let r = sys::raw(
+            libc::SYS_move_mount,
+            [
+                p.build_fd as usize,
+                ptr(c"".as_ptr()),
+                libc::AT_FDCWD as usize,
+                ptr(BUILD_STAGING.as_ptr()),
+                sys::MOVE_MOUNT_F_EMPTY_PATH as usize,
+                0,
+            ],
+        );
+        if r < 0 {
+            give_up(Stage::SpaceAttach, r);
+        }
+        // Its own namespace through its own /proc entry: always allowed, whatever the
+        // worker's dumpability (a /proc/<pid> of another process would need CAP_SYS_PTRACE).
+        let fd = sys::raw(
+            libc::SYS_openat,
+            [
+                p.proc_fd as usize,
+                ptr(c"thread-self/ns/mnt".as_ptr()),
+                (libc::O_RDONLY | libc::O_CLOEXEC) as usize,
+                0,
+                0,
+                0,
+            ],
+        );
+        if fd < 0 {
+            give_up(Stage::SpaceOpen, fd);
+        }
+        p.fd.store(fd as i32, SeqCst);
         sys::raw_exit(0)
     }
 }

@@ -77,9 +77,11 @@ mod netns;
 mod root;
 mod seccomp;
 mod sys;
+mod workspace_ns;
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -96,7 +98,9 @@ use crate::watch::{RunningTree, Sample, Watched};
 use crate::workspace::{MechanismWorkspace, next_owner_id};
 use crate::{DiskQuota, RunReport, RunSpec, Sandbox, SandboxError, Workspace};
 use cgroup::{Hierarchy, SlotCgroup};
-use child::{Attach, InitPlan, KIND_EXITED, KIND_FAILED, ProgramPlan, RECORD_SIZE, Record, Stage};
+use child::{
+    InitPlan, KIND_DISK_FULL, KIND_EXITED, KIND_FAILED, ProgramPlan, RECORD_SIZE, Record, Stage,
+};
 use mounts::Tmpfs;
 use netns::EmptyNetns;
 use root::{RootConfig, RootTemplate};
@@ -166,6 +170,9 @@ struct SlotInfo {
 /// descriptor); this is what else belongs to the submission.
 pub(crate) struct TmpfsWorkspace {
     netns: EmptyNetns,
+    /// The workspace's mount namespace (`workspace_ns.rs`), made at its first run, for the
+    /// root template of that run's binds.
+    space: Mutex<Option<(Arc<RootTemplate>, OwnedFd)>>,
 }
 
 /// The isolated sandbox; see the module documentation.
@@ -179,6 +186,8 @@ pub struct NamespaceSandbox {
     roots: Mutex<Vec<(Vec<std::path::PathBuf>, Arc<RootTemplate>)>>,
     users: Vec<(String, u32, u32)>,
     worker_pidfd: OwnedFd,
+    /// The host's `/proc` (`workspace_ns.rs`).
+    proc_fd: OwnedFd,
     cap_last: c_int,
     hostname: CString,
     proc_options: CString,
@@ -260,6 +269,12 @@ impl NamespaceSandbox {
         }
         let worker_pidfd = crate::sys::pidfd_open(std::process::id() as libc::pid_t)
             .map_err(|e| SandboxError::io("pidfd_open of the worker", e))?;
+        let proc_fd: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open("/proc")
+            .map_err(|e| SandboxError::io("opening /proc", e))?
+            .into();
         let users = (0..config.slots)
             .map(|i| {
                 let id = config.base_uid + i as u32;
@@ -282,6 +297,7 @@ impl NamespaceSandbox {
             roots: Mutex::new(Vec::new()),
             users,
             worker_pidfd,
+            proc_fd,
             cap_last: cap_last_cap(),
             hostname,
             proc_options: c"hidepid=invisible".into(),
@@ -372,7 +388,10 @@ impl Sandbox for NamespaceSandbox {
             slot,
             self.owner,
             build.into_fd(),
-            MechanismWorkspace::Namespaces(TmpfsWorkspace { netns }),
+            MechanismWorkspace::Namespaces(TmpfsWorkspace {
+                netns,
+                space: Mutex::new(None),
+            }),
         ))
     }
 
@@ -517,15 +536,30 @@ impl Mechanism for SlotRun<'_> {
         let argv = crate::sys::CStrings::new(&spec.argv, "argv")?;
         let env = crate::sys::CStrings::new(&spec.env, "environment")?;
         let root = sb.root_for(&spec.read_only_binds)?;
+        let mut space = tmpfs_workspace
+            .space
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let workspace_ns = match &*space {
+            Some((made_for, ns)) if Arc::ptr_eq(made_for, &root) => ns.as_raw_fd(),
+            Some(_) => {
+                return Err(invalid(
+                    "the runs of one workspace must bind the same read-only paths",
+                ));
+            }
+            None => {
+                let ns = workspace_ns::create(
+                    root.fd(),
+                    workspace.dir_fd(),
+                    sb.proc_fd.as_raw_fd(),
+                    &self.slot.init_stack,
+                )?;
+                let fd = ns.as_raw_fd();
+                *space = Some((Arc::clone(&root), ns));
+                fd
+            }
+        };
         let mounts = mounts::for_phase(workspace, spec.phase, spec.limits.disk)?;
-        let attach: Vec<Attach> = mounts
-            .attach
-            .iter()
-            .map(|(tree, target)| Attach {
-                tree: tree.as_raw_fd(),
-                target: target.as_ptr(),
-            })
-            .collect();
         let (status_r, status_w) = crate::sys::pipe()?;
         let netns = tmpfs_workspace.netns.fd().as_raw_fd();
         let baseline = self.slot.cgroup.prepare(&spec.limits)?;
@@ -537,12 +571,11 @@ impl Mechanism for SlotRun<'_> {
             sb.worker_pidfd.as_raw_fd(),
             status_w.as_raw_fd(),
             netns,
-            root.fd(),
+            workspace_ns,
             io.stdin.as_raw_fd(),
             io.stdout.as_raw_fd(),
             io.stderr.as_raw_fd(),
         ];
-        keep.extend(attach.iter().map(|a| a.tree));
         keep.extend(&join.write_zero);
         keep.extend(join.clone_into);
         keep.sort_unstable();
@@ -553,8 +586,8 @@ impl Mechanism for SlotRun<'_> {
             worker_pidfd: sb.worker_pidfd.as_raw_fd(),
             status_fd: status_w.as_raw_fd(),
             netns_fd: netns,
-            root_fd: root.fd(),
-            attach: &attach,
+            workspace_ns_fd: workspace_ns,
+            mounts: &mounts,
             hostname: &sb.hostname,
             proc_options: &sb.proc_options,
             program_stack: self.slot.program_stack.top(),
@@ -660,7 +693,7 @@ impl Mechanism for SlotRun<'_> {
             cpu: usage.cpu,
             peak_memory: usage.peak_memory,
             oom_killed: usage.oom_kills > 0,
-            disk_full: mounts.writable.iter().any(|fd| mounts::is_full(*fd)),
+            disk_full: records.iter().any(|r| r.kind == KIND_DISK_FULL),
         };
         Ok((watched, facts))
     }

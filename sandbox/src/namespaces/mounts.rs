@@ -1,24 +1,29 @@
-//! The writable file systems of a run and where they appear, prepared by the worker before
-//! the clone as detached mounts that init only attaches (`move_mount`).
+//! The writable file systems of a run and where they appear.
 //!
-//! Nothing a run writes lands on a host file system. Every writable place is a tmpfs made
-//! with `fsopen`/`fsmount`, capped in bytes and inodes, and reachable only through a
-//! descriptor of the worker's — never mounted in the worker's namespace, so mountinfo inside
-//! shows no host path and the host never has to walk (or can be made to follow) a tree a run
-//! made: dropping the descriptor frees it all, whatever its shape.
+//! Nothing a run writes lands on a host file system. Every writable place is a tmpfs capped
+//! in bytes and inodes, never mounted in the worker's namespace: mountinfo inside shows no
+//! host path, and the host never has to walk (or can be made to follow) a tree a run made —
+//! dropping the last reference frees it all, whatever its shape.
 //!
-//! - The workspace's **build fs** (one per submission, the workspace's quota) holds the source
-//!   and what the compile leaves.
-//! - [`Phase::Build`]: `/box` is the build fs itself, writable; `/tmp` a fresh tmpfs of the
-//!   run's quota.
-//! - [`Phase::Run`]: one fresh tmpfs of the run's quota provides `/box` and `/tmp`; each entry
-//!   of the build output is bound read-only over a mount point of the same name in `/box`.
-//!   So `./main` is where the language table expects it and cannot be replaced, a test case
-//!   can write files next to it, and the next test case starts from exactly the same state.
+//! - The workspace's **build fs** (one per submission, the workspace's quota; `fsmount`, held
+//!   by the workspace's descriptor) holds the source and what the compile leaves. It is
+//!   attached once at `/.build` in a mount namespace of the workspace's own, a copy of the
+//!   root template (`workspace_ns.rs`); each run's init copies *that* namespace.
+//! - [`Phase::Build`]: init binds `/.build` at `/box`, writable, and mounts a fresh tmpfs of
+//!   the run's quota at `/tmp`.
+//! - [`Phase::Run`]: init mounts one fresh tmpfs of the run's quota at `/.scratch`, binds its
+//!   `box` and `tmp` directories at `/box` and `/tmp`, and binds each entry of the build
+//!   output read-only over a mount point of the same name in `/box`. So `./main` is where the
+//!   language table expects it and cannot be replaced, a test case can write files next to
+//!   it, and the next test case starts from exactly the same state.
+//!
+//! Then init detaches `/.build` and `/.scratch`: the program sees only its `/box` and `/tmp`.
+//! All of it is classic path-based `mount(2)` inside init's own namespace, which every kernel
+//! the sandbox supports allows (cloning a *detached* mount, the shorter way, needs 6.15).
 //!
 //! The directories are world-writable and sticky (`1777`): only this slot's runs ever see
-//! them, the worker (root without `CAP_DAC_OVERRIDE` in a container) can still create the
-//! source and the mount points, and a run cannot remove what it did not create.
+//! them, the worker and init (root without `CAP_DAC_OVERRIDE` in a container) can still
+//! create the source and the mount points, and a run cannot remove what it did not create.
 //!
 //! Before a test case sees them, executables of the build output (ELF files) become root's
 //! and execute-only (`0711`). Executing a file one cannot read makes the process
@@ -34,11 +39,15 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
-use super::sys::{self, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+use super::sys::{self, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID};
 use crate::{DiskQuota, Phase, SandboxError, Workspace};
 
 /// Most entries of the build output a test case sees (each is a mount).
 pub const MAX_BUILD_ENTRIES: usize = 1024;
+/// Where init finds the workspace's build fs in its namespace.
+pub const BUILD_STAGING: &CStr = c"/.build";
+/// Where init mounts a test case's fresh tmpfs before binding its parts into place.
+pub const SCRATCH: &CStr = c"/.scratch";
 
 /// A tmpfs that exists only as the descriptor of its root.
 #[derive(Debug)]
@@ -65,6 +74,11 @@ fn fsconfig_string(fs: RawFd, key: &CStr, value: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// tmpfs sizes are whole pages; a quota below one page would be refused.
+fn tmpfs_bytes(quota: DiskQuota) -> u64 {
+    quota.bytes.max(4096)
+}
+
 impl Tmpfs {
     /// A new tmpfs holding at most `quota`, its root owned by root with mode `1777`.
     pub fn new(quota: DiskQuota) -> Result<Tmpfs, SandboxError> {
@@ -76,9 +90,8 @@ impl Tmpfs {
         }
         // SAFETY: a new descriptor we now own.
         let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
-        // tmpfs sizes are whole pages; a quota below one page would be refused.
-        let bytes = quota.bytes.max(4096);
-        fsconfig_string(fs.as_raw_fd(), c"size", &bytes.to_string()).map_err(|e| err("size", e))?;
+        fsconfig_string(fs.as_raw_fd(), c"size", &tmpfs_bytes(quota).to_string())
+            .map_err(|e| err("size", e))?;
         fsconfig_string(
             fs.as_raw_fd(),
             c"nr_inodes",
@@ -121,131 +134,78 @@ impl Tmpfs {
     pub fn into_fd(self) -> OwnedFd {
         self.root
     }
-
-    pub fn fd(&self) -> RawFd {
-        self.root.as_raw_fd()
-    }
 }
 
-/// Whether the file system behind `fd` is (nearly) out of space or inodes: a write that
-/// failed for lack of room leaves less than a page, or no inode.
-pub fn is_full(fd: RawFd) -> bool {
-    // SAFETY: zeroed statfs is a valid out-parameter.
-    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: valid descriptor and out-parameter.
-    if unsafe { libc::fstatfs(fd, &mut s) } < 0 {
-        return false;
-    }
-    let free = (s.f_bavail as u64).saturating_mul(s.f_bsize as u64);
-    free < 8192 || s.f_ffree == 0
+/// One entry of the build output, bound read-only into a test case's `/box`.
+#[derive(Debug)]
+pub struct Entry {
+    /// `/.build/<name>`
+    pub source: CString,
+    /// `/.scratch/box/<name>`: the mount point, created by init.
+    pub point: CString,
+    /// `/box/<name>`
+    pub target: CString,
+    pub is_dir: bool,
 }
 
-/// A detached copy of the tree at `dirfd`/`path`, with `attrs` on it.
-fn subtree(dirfd: RawFd, path: &CStr, attrs: u64) -> Result<OwnedFd, SandboxError> {
-    sys::detached_bind(dirfd, path, false, attrs)
-        .map_err(|e| SandboxError::io(format!("preparing a bind of {}", path.to_string_lossy()), e))
-}
-
-/// The mounts of one run: detached trees and where init attaches them, in order, and the
-/// writable file systems whose fullness decides [`crate::Termination::FileSizeLimit`].
+/// What init mounts for one run (see the module doc).
+#[derive(Debug)]
 pub struct RunMounts {
-    pub attach: Vec<(OwnedFd, CString)>,
-    pub writable: Vec<RawFd>,
-    /// Fresh file systems of this run, kept open until it is over.
-    _fresh: Vec<Tmpfs>,
+    pub phase: Phase,
+    /// tmpfs options of the run's fresh space (`/tmp` in a build, `/.scratch` in a run).
+    pub fresh_options: CString,
+    pub entries: Vec<Entry>,
 }
 
-/// The mounts for a run of `phase` in `workspace` with `quota` of fresh space.
+fn tmpfs_options(quota: DiskQuota, extra_inodes: u64, mode: &str) -> Result<CString, SandboxError> {
+    cstring(
+        format!(
+            "size={},nr_inodes={},mode={mode}",
+            tmpfs_bytes(quota),
+            quota.inodes.max(1) + extra_inodes
+        )
+        .as_bytes(),
+    )
+}
+
+/// The mounts for a run of `phase` in `workspace` with `quota` of fresh space. For a test
+/// case this also seals the build output's executables (see the module doc).
 pub fn for_phase(
     workspace: &Workspace,
     phase: Phase,
     quota: DiskQuota,
 ) -> Result<RunMounts, SandboxError> {
     match phase {
-        Phase::Build => for_build(workspace, quota),
-        Phase::Run => for_test_case(workspace, quota),
-    }
-}
-
-fn for_build(workspace: &Workspace, quota: DiskQuota) -> Result<RunMounts, SandboxError> {
-    let build = workspace.dir_fd();
-    let tmp = Tmpfs::new(quota)?;
-    let attach = vec![
-        (
-            subtree(build, c"", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?,
-            c"/box".to_owned(),
-        ),
-        (
-            subtree(
-                tmp.fd(),
-                c"",
-                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-            )?,
-            c"/tmp".to_owned(),
-        ),
-    ];
-    Ok(RunMounts {
-        attach,
-        writable: vec![build, tmp.fd()],
-        _fresh: vec![tmp],
-    })
-}
-
-fn for_test_case(workspace: &Workspace, quota: DiskQuota) -> Result<RunMounts, SandboxError> {
-    let build = workspace.dir_fd();
-    let entries = build_entries(workspace)?;
-    // The mount points take inodes of their own: the run keeps its whole inode quota.
-    let fresh = Tmpfs::new(DiskQuota {
-        bytes: quota.bytes,
-        inodes: quota.inodes + entries.len() as u64 + 2,
-    })?;
-    let root = fresh.fd();
-    for dir in [c"box", c"tmp"] {
-        mkdir_at(root, dir, 0o1777)?;
-        chmod_at(root, dir, 0o1777)?;
-    }
-    let mut attach = vec![
-        (
-            subtree(
-                root,
-                c"box",
-                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-            )?,
-            c"/box".to_owned(),
-        ),
-        (
-            subtree(
-                root,
-                c"tmp",
-                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-            )?,
-            c"/tmp".to_owned(),
-        ),
-    ];
-    for (name, is_dir) in entries {
-        let point = [b"box/".as_slice(), name.as_bytes()].concat();
-        let point = cstring(&point)?;
-        if is_dir {
-            mkdir_at(root, &point, 0o755)?;
-        } else {
-            create_at(root, &point)?;
+        Phase::Build => Ok(RunMounts {
+            phase,
+            fresh_options: tmpfs_options(quota, 0, "1777")?,
+            entries: Vec::new(),
+        }),
+        Phase::Run => {
+            let build = workspace.dir_fd();
+            let mut entries = Vec::new();
+            for (name, is_dir) in build_entries(workspace)? {
+                if !is_dir {
+                    seal_executable(build, &name)?;
+                }
+                let join = |prefix: &[u8]| cstring(&[prefix, name.as_bytes()].concat());
+                entries.push(Entry {
+                    source: join(b"/.build/")?,
+                    point: join(b"/.scratch/box/")?,
+                    target: join(b"/box/")?,
+                    is_dir,
+                });
+            }
+            // The mount points and the two directories take inodes of their own: the run
+            // keeps its whole inode quota.
+            let extra = entries.len() as u64 + 2;
+            Ok(RunMounts {
+                phase,
+                fresh_options: tmpfs_options(quota, extra, "755")?,
+                entries,
+            })
         }
-        if !is_dir {
-            seal_executable(build, &name)?;
-        }
-        let tree = subtree(
-            build,
-            &name,
-            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-        )?;
-        let target = cstring(&[b"/".as_slice(), point.as_bytes()].concat())?;
-        attach.push((tree, target));
     }
-    Ok(RunMounts {
-        attach,
-        writable: vec![root],
-        _fresh: vec![fresh],
-    })
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString, SandboxError> {
@@ -331,51 +291,10 @@ fn seal_executable(build: RawFd, name: &CStr) -> Result<(), SandboxError> {
     unsafe { libc::close(fd) };
     // Scripts must stay readable: their interpreter reads them as the program's uid.
     if got == 4 && magic == *b"\x7fELF" {
-        chmod_at(build, name, 0o711)?;
+        // SAFETY: valid descriptor and C string.
+        if unsafe { libc::fchmodat(build, name.as_ptr(), 0o711, 0) } < 0 {
+            return Err(err("sealing"));
+        }
     }
-    Ok(())
-}
-
-fn mkdir_at(dir: RawFd, name: &CStr, mode: libc::mode_t) -> Result<(), SandboxError> {
-    // SAFETY: valid descriptor and C string.
-    if unsafe { libc::mkdirat(dir, name.as_ptr(), mode) } < 0 {
-        return Err(SandboxError::io(
-            format!("creating {}", name.to_string_lossy()),
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
-}
-
-/// `mkdirat` applies the umask; the mode must be exact.
-fn chmod_at(dir: RawFd, name: &CStr, mode: libc::mode_t) -> Result<(), SandboxError> {
-    // SAFETY: valid descriptor and C string.
-    if unsafe { libc::fchmodat(dir, name.as_ptr(), mode, 0) } < 0 {
-        return Err(SandboxError::io(
-            format!("setting the mode of {}", name.to_string_lossy()),
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
-}
-
-fn create_at(dir: RawFd, name: &CStr) -> Result<(), SandboxError> {
-    // SAFETY: valid descriptor and C string.
-    let fd = unsafe {
-        libc::openat(
-            dir,
-            name.as_ptr(),
-            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-            0o444,
-        )
-    };
-    if fd < 0 {
-        return Err(SandboxError::io(
-            format!("creating the mount point {}", name.to_string_lossy()),
-            io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: our own new descriptor.
-    unsafe { libc::close(fd) };
     Ok(())
 }

@@ -36,8 +36,9 @@ use crate::SandboxError;
 const STAGING: &std::ffi::CStr = c"/tmp";
 /// The root tmpfs holds only directories, symlinks and three small files.
 const ROOT_TMPFS_OPTIONS: &std::ffi::CStr = c"size=1m,nr_inodes=1024,mode=0755";
-/// Mount points created for every run.
-pub const RESERVED: [&str; 4] = ["/box", "/tmp", "/proc", "/dev"];
+/// Mount points created for every run; `/.build` and `/.scratch` are where init stages the
+/// workspace and the run's writable space before binding them into place (`mounts.rs`).
+pub const RESERVED: [&str; 6] = ["/box", "/tmp", "/proc", "/dev", "/.build", "/.scratch"];
 /// Never bound, whatever the judge asks for.
 const NEVER_BIND: [&str; 7] = [
     "/etc/shadow",
@@ -142,7 +143,10 @@ pub fn normalize_binds(binds: &[PathBuf]) -> Result<Vec<PathBuf>, SandboxError> 
 
 /// Build the plan in the worker: inspect host paths, capture them as detached trees.
 fn plan(binds: &[PathBuf], cfg: &RootConfig) -> Result<Vec<Op>, SandboxError> {
-    let mut dirs: Vec<PathBuf> = vec!["dev".into(), "proc".into(), "tmp".into(), "box".into()];
+    let mut dirs: Vec<PathBuf> = RESERVED
+        .iter()
+        .map(|r| PathBuf::from(r.trim_start_matches('/')))
+        .collect();
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut attach: Vec<(PathBuf, OwnedFd)> = Vec::new();
