@@ -38,7 +38,11 @@ mapfile -t binaries < <(
 script='failed=0
 for b in "$@"; do
   echo "== $(basename "$b")"
-  "$b" --test-threads=2 || { echo "== FAILED: $(basename "$b")"; failed=1; }
+  extra=()
+  # A 64 MiB Java stack overflow takes more emulated CPU than any sane time limit; the
+  # other Java cases (accepted, compile errors) run here, and this one on the host.
+  case $(basename "$b") in judge_engine-*) extra=(--skip java_run_verdicts) ;; esac
+  "$b" --test-threads=2 "${extra[@]}" || { echo "== FAILED: $(basename "$b")"; failed=1; }
 done
 exit $failed'
 export SANDBOX_EXPECT_CGROUP=v2
