@@ -8,7 +8,7 @@
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties};
 use messaging::Topology;
-use messaging::publish::{Outgoing, PublishError, publish_with_confirm};
+use messaging::publish::{self, Outgoing, PublishError, Written};
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -23,6 +23,12 @@ pub enum BrokerError {
     Publish(#[from] PublishError),
     #[error("cannot encode the message: {0}")]
     Encode(#[from] serde_json::Error),
+}
+
+impl messaging::instrumentation::PublishFailure for BrokerError {
+    fn kind(&self) -> &'static str {
+        BrokerError::kind(self)
+    }
 }
 
 impl BrokerError {
@@ -108,11 +114,27 @@ impl Broker {
         Ok(channel)
     }
 
-    /// Publishes and waits for the broker's confirm; on failure the link is dropped so the
-    /// next call reconnects.
-    pub async fn publish(&self, msg: Outgoing<'_>) -> Result<(), BrokerError> {
+    /// Writes the message (see [`messaging::publish::write`]); on failure the link is
+    /// dropped so the next call reconnects.
+    pub async fn write(&self, msg: Outgoing<'_>) -> Result<Written, BrokerError> {
         let channel = self.channel().await?;
-        match publish_with_confirm(&channel, msg, CONFIRM_TIMEOUT).await {
+        match tokio::time::timeout(CONFIRM_TIMEOUT, publish::write(&channel, msg)).await {
+            Ok(Ok(written)) => Ok(written),
+            Ok(Err(e)) => {
+                self.link.lock().await.take();
+                Err(e.into())
+            }
+            Err(_) => {
+                self.link.lock().await.take();
+                Err(PublishError::Timeout(CONFIRM_TIMEOUT).into())
+            }
+        }
+    }
+
+    /// Waits for the broker's confirm of a written message; on failure (but for a message
+    /// no queue takes, which says nothing about the link) the link is dropped.
+    pub async fn confirmed(&self, written: Written) -> Result<(), BrokerError> {
+        match written.confirmed(CONFIRM_TIMEOUT).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 if !matches!(e, PublishError::Unroutable(_)) {

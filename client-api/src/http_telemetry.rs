@@ -67,7 +67,7 @@ pub async fn trace_http(State(state): State<AppState>, request: Request, next: N
         }
         let response = next.run(request).instrument(server.clone()).await;
         let status = response.status().as_u16();
-        server.record("http.response.status_code", status);
+        server.record("http.response.status_code", i64::from(status));
         if status >= 500 {
             server.record("otel.status_code", "ERROR");
         }

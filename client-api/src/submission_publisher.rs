@@ -6,13 +6,13 @@ use crate::metrics::ApiMetrics;
 use chrono::{DateTime, Utc};
 use lapin::types::FieldTable;
 use messaging::contract::SUBMISSION_TYPE;
+use messaging::instrumentation::TracedPublish;
 use messaging::publish::Outgoing;
 use messaging::semconv::{self, BrokerEndpoint, span};
 use messaging::topology::SUBMISSION_ROUTING_KEY;
 use messaging::{SubmissionMessage, trace_headers};
 use sqlx::PgPool;
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Duration;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Everything publishing needs.
@@ -43,39 +43,44 @@ impl SubmissionPublisher<'_> {
             body.len(),
             self.endpoint
         );
-        if let Some(parent) = parent {
-            let _ = producer.set_parent(parent);
+        if let Some(parent) = &parent {
+            let _ = producer.set_parent(parent.clone());
         }
         let mut headers = FieldTable::default();
         trace_headers::inject_context(&producer.context(), &mut headers);
         let published_at = Utc::now();
         trace_headers::set_published_at(&mut headers, published_at);
 
-        let started = Instant::now();
-        let outcome = self
-            .broker
-            .publish(Outgoing {
-                exchange: &topology.exchange,
-                routing_key: SUBMISSION_ROUTING_KEY,
-                body: &body,
-                message_id: &id,
-                kind: SUBMISSION_TYPE,
-                headers,
-            })
-            .instrument(producer.clone())
+        let traced = TracedPublish {
+            producer,
+            metrics: &self.metrics.messaging,
+            endpoint: self.endpoint,
+            destination: &destination,
+        };
+        let outcome = traced
+            .run(
+                self.broker.write(Outgoing {
+                    exchange: &topology.exchange,
+                    routing_key: SUBMISSION_ROUTING_KEY,
+                    body: &body,
+                    message_id: &id,
+                    kind: SUBMISSION_TYPE,
+                    headers,
+                }),
+                || {
+                    let confirm =
+                        messaging::confirm_span!(span::CONFIRM_SUBMISSION, destination, id);
+                    if let Some(parent) = parent {
+                        let _ = confirm.set_parent(parent);
+                    }
+                    confirm
+                },
+                |written| self.broker.confirmed(written),
+            )
             .await;
         if let Err(e) = &outcome {
-            producer.in_scope(|| {
-                tracing::warn!(error = %e, "publishing the submission failed; the outbox keeps it")
-            });
+            tracing::warn!(submission.id = %id, error = %e, "publishing the submission failed; the outbox keeps it");
         }
-        self.metrics.messaging.record_publish(
-            &producer,
-            self.endpoint,
-            &destination,
-            started,
-            outcome.as_ref().err().map(|e| (e.kind(), e.to_string())),
-        );
         outcome.map(|()| published_at)
     }
 }

@@ -21,6 +21,8 @@ pub struct NewSubmission {
     pub message: SubmissionMessage,
     pub problem_version: Option<i32>,
     pub trace_id: String,
+    /// Whether the trace is recorded (an incoming `traceparent` may say it is not).
+    pub trace_sampled: bool,
     /// W3C headers of the request's span.
     pub trace_context: BTreeMap<String, String>,
     pub accepted_at: DateTime<Utc>,
@@ -41,8 +43,9 @@ pub async fn store_submission(pool: &PgPool, new: &NewSubmission) -> Result<(), 
         let mut tx = pool.begin().await?;
         sqlx::query(
             "INSERT INTO submissions (id, problem_id, problem_version, language, source, \
-             time_limit_ms, memory_limit_mb, inline_testcases, status, trace_id, accepted_at, owner) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $10, $11)",
+             time_limit_ms, memory_limit_mb, inline_testcases, status, trace_id, accepted_at, owner, \
+             trace_sampled) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $10, $11, $12)",
         )
         .bind(msg.submission_id)
         .bind(problem_id)
@@ -55,6 +58,7 @@ pub async fn store_submission(pool: &PgPool, new: &NewSubmission) -> Result<(), 
         .bind(&new.trace_id)
         .bind(new.accepted_at)
         .bind(&new.owner)
+        .bind(new.trace_sampled)
         .execute(&mut *tx)
         .await?;
         sqlx::query(

@@ -1,17 +1,18 @@
-//! `publish judge.result`: sends a verdict back to the API and waits for the broker's confirm.
-//! The worker acknowledges the submission only after this succeeded.
+//! `publish judge.result` and `confirm judge.result`: sends a verdict back to the API and
+//! waits for the broker's confirm. The worker acknowledges the submission only after this
+//! succeeded. A result that cannot be encoded is an error, never an empty message.
 
 use crate::worker::Worker;
 use chrono::Utc;
 use lapin::Channel;
 use lapin::types::FieldTable;
 use messaging::contract::RESULT_TYPE;
-use messaging::publish::{Outgoing, PublishError, publish_with_confirm};
+use messaging::instrumentation::TracedPublish;
+use messaging::publish::{self, Outgoing, PublishError};
 use messaging::semconv::{self, span};
 use messaging::topology::RESULT_ROUTING_KEY;
 use messaging::{ResultMessage, trace_headers};
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Duration;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,7 +23,7 @@ pub async fn publish_result(
     result: &ResultMessage,
 ) -> Result<(), PublishError> {
     let destination = semconv::publish_destination(&worker.topology.exchange, RESULT_ROUTING_KEY);
-    let body = serde_json::to_vec(result).unwrap_or_default();
+    let body = serde_json::to_vec(result).map_err(PublishError::Encode)?;
     let id = result.submission_id.to_string();
     let producer = messaging::producer_span!(
         span::PUBLISH_RESULT,
@@ -36,27 +37,33 @@ pub async fn publish_result(
     let mut headers = FieldTable::default();
     trace_headers::inject_context(&producer.context(), &mut headers);
     trace_headers::set_published_at(&mut headers, Utc::now());
-    let started = Instant::now();
-    let outcome = publish_with_confirm(
-        channel,
-        Outgoing {
-            exchange: &worker.topology.exchange,
-            routing_key: RESULT_ROUTING_KEY,
-            body: &body,
-            message_id: &id,
-            kind: RESULT_TYPE,
-            headers,
+    TracedPublish {
+        producer,
+        metrics: &worker.metrics.messaging,
+        endpoint: &worker.endpoint,
+        destination: &destination,
+    }
+    .run(
+        async {
+            tokio::time::timeout(
+                CONFIRM_TIMEOUT,
+                publish::write(
+                    channel,
+                    Outgoing {
+                        exchange: &worker.topology.exchange,
+                        routing_key: RESULT_ROUTING_KEY,
+                        body: &body,
+                        message_id: &id,
+                        kind: RESULT_TYPE,
+                        headers,
+                    },
+                ),
+            )
+            .await
+            .map_err(|_| PublishError::Timeout(CONFIRM_TIMEOUT))?
         },
-        CONFIRM_TIMEOUT,
+        || messaging::confirm_span!(span::CONFIRM_RESULT, destination, id),
+        |written| written.confirmed(CONFIRM_TIMEOUT),
     )
-    .instrument(producer.clone())
-    .await;
-    worker.metrics.messaging.record_publish(
-        &producer,
-        &worker.endpoint,
-        &destination,
-        started,
-        outcome.as_ref().err().map(|e| (e.kind(), e.to_string())),
-    );
-    outcome
+    .await
 }

@@ -185,7 +185,7 @@ impl TestcaseFetcher {
             url.full = %url,
             url.template = "/internal/v1/problems/{id}/testcases",
             server.address = %address,
-            server.port = port,
+            server.port = i64::from(port),
             http.response.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,
             problem.id = problem_id,
@@ -209,7 +209,8 @@ impl TestcaseFetcher {
                 .await
                 .map_err(|e| FetchError::Unavailable(e.to_string()))?;
             let status = response.status();
-            tracing::Span::current().record("http.response.status_code", status.as_u16());
+            tracing::Span::current()
+                .record("http.response.status_code", i64::from(status.as_u16()));
             if status == reqwest::StatusCode::NOT_FOUND {
                 return Err(FetchError::NotFound {
                     problem_id,

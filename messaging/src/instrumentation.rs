@@ -1,10 +1,13 @@
 //! What every producer and consumer of this pipeline records, in one place: the messaging
 //! semantic-convention metrics, the PRODUCER and CONSUMER span fields, and how a publish or a
-//! delivery is accounted for. Span names must be static for `tracing`, so the spans are made
+//! delivery is accounted for. Numbers go into spans as `i64`: tracing-opentelemetry exports
+//! unsigned integers as strings, which TraceQL cannot compare. Span names must be static for
+//! `tracing`, so the spans are made
 //! by the macros [`producer_span!`](crate::producer_span) and
 //! [`consumer_span!`](crate::consumer_span) at the call site, with the name of the box in
 //! the span tree.
 
+use crate::publish::{PublishError, Written};
 use crate::semconv::{BrokerEndpoint, DURATION_BUCKETS_SECONDS, MESSAGING_SYSTEM, metric};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
@@ -112,6 +115,76 @@ impl MessagingMetrics {
     }
 }
 
+/// An error of a publish, as spans and metrics classify it.
+pub trait PublishFailure: std::fmt::Display {
+    /// A low-cardinality class for `error.type`.
+    fn kind(&self) -> &'static str;
+}
+
+impl PublishFailure for PublishError {
+    fn kind(&self) -> &'static str {
+        PublishError::kind(self)
+    }
+}
+
+/// One publish as the pipeline traces it: a PRODUCER span (`producer_span!`) that ends when
+/// the message is written, then an INTERNAL span (`confirm_span!`) for the wait for the
+/// broker's confirm. The producer span ends before a consumer can have started on the
+/// message, so Tempo's service graph measures every broker hop from the publish; the
+/// `messaging.client.operation.duration` metric still covers publish and confirm, the time
+/// the caller waits.
+pub struct TracedPublish<'a> {
+    pub producer: tracing::Span,
+    pub metrics: &'a MessagingMetrics,
+    pub endpoint: &'a BrokerEndpoint,
+    pub destination: &'a str,
+}
+
+impl TracedPublish<'_> {
+    /// `write` the message under the producer span, then `confirm` it under the span
+    /// `confirm_span` makes (after the write, so that it starts where the producer ends).
+    pub async fn run<E, W, S, C, F>(self, write: W, confirm_span: S, confirm: C) -> Result<(), E>
+    where
+        E: PublishFailure,
+        W: std::future::Future<Output = Result<Written, E>>,
+        S: FnOnce() -> tracing::Span,
+        C: FnOnce(Written) -> F,
+        F: std::future::Future<Output = Result<(), E>>,
+    {
+        use tracing::Instrument;
+        let started = Instant::now();
+        let written = write.instrument(self.producer.clone()).await;
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                self.metrics.record_publish(
+                    &self.producer,
+                    self.endpoint,
+                    self.destination,
+                    started,
+                    Some((e.kind(), e.to_string())),
+                );
+                return Err(e);
+            }
+        };
+        // The message is on its way: the producer span ends here.
+        drop(self.producer);
+        let span = confirm_span();
+        let outcome = confirm(written).instrument(span.clone()).await;
+        if let Err(e) = &outcome {
+            span.in_scope(|| tracing::warn!(error = %e, "the broker did not confirm the message"));
+        }
+        self.metrics.record_publish(
+            &span,
+            self.endpoint,
+            self.destination,
+            started,
+            outcome.as_ref().err().map(|e| (e.kind(), e.to_string())),
+        );
+        outcome
+    }
+}
+
 /// Makes a CONSUMER span a child of the producer's context and links it to the producer, as
 /// design.md's span tree asks. Call before anything enters or logs in the span.
 pub fn continue_from_producer(consumer: &tracing::Span, producer: opentelemetry::Context) {
@@ -140,12 +213,30 @@ macro_rules! producer_span {
             messaging.destination.name = %$destination,
             messaging.rabbitmq.destination.routing_key = $routing_key,
             messaging.message.id = %$message_id,
-            messaging.message.body.size = $body_len,
+            messaging.message.body.size = $body_len as i64,
             server.address = %$endpoint.address,
-            server.port = $endpoint.port,
+            server.port = i64::from($endpoint.port),
             submission.id = %$message_id,
             error.type = $crate::instrumentation::__tracing::field::Empty,
             $($($extra)*)?
+        )
+    };
+}
+
+/// The INTERNAL span of waiting for a publish's confirm ([`TracedPublish`]): a sibling of the
+/// PRODUCER span, named `confirm <queue>`.
+#[macro_export]
+macro_rules! confirm_span {
+    ($name:expr, $destination:expr, $message_id:expr) => {
+        $crate::instrumentation::__tracing::info_span!(
+            $name,
+            otel.status_code = $crate::instrumentation::__tracing::field::Empty,
+            otel.status_description = $crate::instrumentation::__tracing::field::Empty,
+            messaging.system = $crate::semconv::MESSAGING_SYSTEM,
+            messaging.destination.name = %$destination,
+            messaging.message.id = %$message_id,
+            submission.id = %$message_id,
+            error.type = $crate::instrumentation::__tracing::field::Empty,
         )
     };
 }
@@ -165,11 +256,11 @@ macro_rules! consumer_span {
             messaging.operation.type = "process",
             messaging.destination.name = %$destination,
             messaging.rabbitmq.destination.routing_key = $routing_key,
-            messaging.rabbitmq.message.delivery_tag = $delivery.delivery_tag,
+            messaging.rabbitmq.message.delivery_tag = $delivery.delivery_tag as i64,
             messaging.message.id = %$message_id,
-            messaging.message.body.size = $delivery.data.len(),
+            messaging.message.body.size = $delivery.data.len() as i64,
             server.address = %$endpoint.address,
-            server.port = $endpoint.port,
+            server.port = i64::from($endpoint.port),
             submission.id = %$message_id,
             $($($extra)*)?
         )

@@ -33,6 +33,8 @@ pub enum PublishError {
     Unroutable(String),
     #[error("no confirm from the broker within {0:?}")]
     Timeout(Duration),
+    #[error("cannot encode the message: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 impl PublishError {
@@ -43,16 +45,24 @@ impl PublishError {
             PublishError::Nacked => "nacked",
             PublishError::Unroutable(_) => "unroutable",
             PublishError::Timeout(_) => "timeout",
+            PublishError::Encode(_) => "encode_error",
         }
     }
 }
 
-/// Publishes `msg` and waits (at most `timeout`) until the broker confirms it.
-pub async fn publish_with_confirm(
-    channel: &Channel,
-    msg: Outgoing<'_>,
-    timeout: Duration,
-) -> Result<(), PublishError> {
+/// A message written to the broker, whose confirm is still to come.
+pub struct Written {
+    confirm: lapin::PublisherConfirm,
+    routing_key: String,
+}
+
+/// Writes `msg` to the channel (persistent, `mandatory`, with the contract's properties).
+/// The broker has not taken responsibility yet: wait for that with [`Written::confirmed`].
+///
+/// Split in two so that a PRODUCER span can end when the message is on its way: a consumer
+/// often receives it before the confirm comes back, and a producer span that ends after the
+/// consumer starts is dropped by Tempo's service graph.
+pub async fn write(channel: &Channel, msg: Outgoing<'_>) -> Result<Written, PublishError> {
     let seconds = chrono::Utc::now().timestamp().max(0) as u64;
     let properties = BasicProperties::default()
         .with_delivery_mode(2)
@@ -65,25 +75,45 @@ pub async fn publish_with_confirm(
         mandatory: true,
         ..Default::default()
     };
-    let publish = async {
-        let confirm = channel
-            .basic_publish(
-                msg.exchange.into(),
-                msg.routing_key.into(),
-                options,
-                msg.body,
-                properties,
-            )
-            .await?;
-        confirm.await
-    };
-    let confirmation = tokio::time::timeout(timeout, publish)
-        .await
-        .map_err(|_| PublishError::Timeout(timeout))??;
-    match confirmation {
-        Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(_)) => Err(PublishError::Unroutable(msg.routing_key.to_string())),
-        Confirmation::Nack(_) => Err(PublishError::Nacked),
-        Confirmation::NotRequested => Ok(()),
+    let confirm = channel
+        .basic_publish(
+            msg.exchange.into(),
+            msg.routing_key.into(),
+            options,
+            msg.body,
+            properties,
+        )
+        .await?;
+    Ok(Written {
+        confirm,
+        routing_key: msg.routing_key.to_string(),
+    })
+}
+
+impl Written {
+    /// Waits (at most `timeout`) until the broker confirms the message.
+    pub async fn confirmed(self, timeout: Duration) -> Result<(), PublishError> {
+        let confirmation = tokio::time::timeout(timeout, self.confirm)
+            .await
+            .map_err(|_| PublishError::Timeout(timeout))??;
+        match confirmation {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(_)) => Err(PublishError::Unroutable(self.routing_key)),
+            Confirmation::Nack(_) => Err(PublishError::Nacked),
+            Confirmation::NotRequested => Ok(()),
+        }
     }
+}
+
+/// Publishes `msg` and waits (at most `timeout`) until the broker confirms it.
+pub async fn publish_with_confirm(
+    channel: &Channel,
+    msg: Outgoing<'_>,
+    timeout: Duration,
+) -> Result<(), PublishError> {
+    tokio::time::timeout(timeout, write(channel, msg))
+        .await
+        .map_err(|_| PublishError::Timeout(timeout))??
+        .confirmed(timeout)
+        .await
 }

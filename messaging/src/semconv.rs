@@ -13,26 +13,30 @@ pub mod span {
     pub const SUBMIT: &str = "POST /api/v1/submissions";
     pub const SUBMISSION_STORE: &str = "submission.store";
     pub const PUBLISH_SUBMISSION: &str = "publish judge.submission";
+    pub const CONFIRM_SUBMISSION: &str = "confirm judge.submission";
     pub const QUEUE_WAIT: &str = "queue.wait";
     pub const PROCESS_SUBMISSION: &str = "process judge.submission";
     pub const TESTCASE_FETCH: &str = "GET /internal/v1/problems/{id}/testcases";
     pub const JUDGE_COMPILE: &str = "judge.compile";
     pub const JUDGE_RUN: &str = "judge.run";
     pub const PUBLISH_RESULT: &str = "publish judge.result";
+    pub const CONFIRM_RESULT: &str = "confirm judge.result";
     pub const PROCESS_RESULT: &str = "process judge.result";
     pub const SUBMISSION_FINALIZE: &str = "submission.finalize";
 
     /// Every span name above, for consistency checks.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 13] = [
         SUBMIT,
         SUBMISSION_STORE,
         PUBLISH_SUBMISSION,
+        CONFIRM_SUBMISSION,
         QUEUE_WAIT,
         PROCESS_SUBMISSION,
         TESTCASE_FETCH,
         JUDGE_COMPILE,
         JUDGE_RUN,
         PUBLISH_RESULT,
+        CONFIRM_RESULT,
         PROCESS_RESULT,
         SUBMISSION_FINALIZE,
     ];

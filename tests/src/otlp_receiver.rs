@@ -38,6 +38,9 @@ pub struct ReceivedSpan {
     /// (trace id, span id) of each link.
     pub links: Vec<(String, String)>,
     pub attributes: HashMap<String, String>,
+    /// The OTLP value type of each attribute: `string`, `int`, `double`, `bool`, `array`,
+    /// `kvlist` or `bytes`.
+    pub types: HashMap<String, &'static str>,
     pub start_ns: u64,
     pub end_ns: u64,
     /// OTLP status code: 0 unset, 1 ok, 2 error.
@@ -101,6 +104,26 @@ fn value_to_string(value: Option<&AnyValue>) -> String {
     }
 }
 
+fn value_type(value: Option<&AnyValue>) -> &'static str {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(_)) => "string",
+        Some(any_value::Value::IntValue(_)) => "int",
+        Some(any_value::Value::DoubleValue(_)) => "double",
+        Some(any_value::Value::BoolValue(_)) => "bool",
+        Some(any_value::Value::ArrayValue(_)) => "array",
+        Some(any_value::Value::KvlistValue(_)) => "kvlist",
+        Some(any_value::Value::BytesValue(_)) => "bytes",
+        Some(_) => "other",
+        None => "empty",
+    }
+}
+
+fn types(kvs: &[KeyValue]) -> HashMap<String, &'static str> {
+    kvs.iter()
+        .map(|kv| (kv.key.clone(), value_type(kv.value.as_ref())))
+        .collect()
+}
+
 fn attributes(kvs: &[KeyValue]) -> HashMap<String, String> {
     kvs.iter()
         .map(|kv| (kv.key.clone(), value_to_string(kv.value.as_ref())))
@@ -146,6 +169,7 @@ impl TraceService for Store {
                             .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
                             .collect(),
                         attributes: attributes(&s.attributes),
+                        types: types(&s.attributes),
                         start_ns: s.start_time_unix_nano,
                         end_ns: s.end_time_unix_nano,
                         status: s.status.map_or(0, |st| st.code),

@@ -292,6 +292,36 @@ async fn problems_languages_health_and_openapi() -> anyhow::Result<()> {
             .is_some_and(|u| u.starts_with("http://grafana.example:3000/explore")),
         "{accepted}"
     );
+    assert_eq!(accepted["trace_sampled"], true, "{accepted}");
+    // A caller whose trace is not sampled keeps its trace id, but gets no link to a trace
+    // that will never exist, and is told so.
+    let unsampled_trace = "0af7651916cd43dd8448eb211c80319c";
+    let response = client
+        .request(reqwest::Method::POST, "/api/v1/submissions")
+        .header(
+            "traceparent",
+            format!("00-{unsampled_trace}-b7ad6b7169203331-00"),
+        )
+        .json(&json!({"problem_id": id, "language": "python3", "source": "print(3)"}))
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 202);
+    let unsampled: serde_json::Value = response.json().await?;
+    assert_eq!(unsampled["trace_id"], unsampled_trace, "{unsampled}");
+    assert_eq!(unsampled["trace_sampled"], false, "{unsampled}");
+    assert!(unsampled.get("trace_url").is_none(), "{unsampled}");
+    let (_, _, unsampled_view) = client
+        .get(&format!(
+            "/api/v1/submissions/{}",
+            unsampled["id"].as_str().unwrap_or_default()
+        ))
+        .await?;
+    assert_eq!(unsampled_view["trace_sampled"], false, "{unsampled_view}");
+    assert!(
+        unsampled_view.get("trace_url").is_none(),
+        "{unsampled_view}"
+    );
+
     let submission = accepted["id"].as_str().unwrap_or_default();
     let started = std::time::Instant::now();
     let (status, _, view) = client

@@ -42,6 +42,9 @@ pub struct SubmissionView {
     pub error: Option<String>,
     pub worker_id: Option<String>,
     pub trace_id: String,
+    /// False when the caller's `traceparent` asked not to record the trace: `trace_id` is
+    /// continued for correlation, but no trace exists to look at (and there is no `trace_url`).
+    pub trace_sampled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_url: Option<String>,
     pub timings: Timings,
@@ -81,6 +84,7 @@ struct SubmissionRow {
     error: Option<String>,
     worker_id: Option<String>,
     trace_id: String,
+    trace_sampled: bool,
     accepted_at: DateTime<Utc>,
     published_at: Option<DateTime<Utc>>,
     consumed_at: Option<DateTime<Utc>>,
@@ -138,7 +142,7 @@ pub async fn get_submission(
 async fn load(state: &AppState, id: Uuid) -> Result<SubmissionRow, ApiError> {
     sqlx::query_as::<_, SubmissionRow>(
         "SELECT id, owner, status, verdict, language, problem_id, problem_version, compile_output, \
-         results, error, worker_id, trace_id, accepted_at, published_at, consumed_at, judged_at, \
+         results, error, worker_id, trace_id, trace_sampled, accepted_at, published_at, consumed_at, judged_at, \
          stored_at, queue_wait_ms, testcase_fetch_ms, compile_ms, run_ms \
          FROM submissions WHERE id = $1",
     )
@@ -180,7 +184,11 @@ fn view(state: &AppState, row: SubmissionRow) -> SubmissionView {
         results: row.results.map(|r| r.0).unwrap_or_default(),
         error: row.error,
         worker_id: row.worker_id,
-        trace_url: state.trace_url(&row.trace_id),
+        trace_url: row
+            .trace_sampled
+            .then(|| state.trace_url(&row.trace_id))
+            .flatten(),
+        trace_sampled: row.trace_sampled,
         trace_id: row.trace_id,
         timings,
     }

@@ -44,6 +44,9 @@ pub struct SubmitResponse {
     pub id: Uuid,
     pub status: &'static str,
     pub trace_id: String,
+    /// False when the caller's `traceparent` asked not to record the trace: `trace_id` is
+    /// continued, but no trace will exist (so there is no `trace_url` either).
+    pub trace_sampled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_url: Option<String>,
 }
@@ -76,6 +79,10 @@ pub async fn submit(
     let id = Uuid::now_v7();
     let request_context = tracing::Span::current().context();
     let trace_id = telemetry::current_trace_id().unwrap_or_default();
+    let trace_sampled = {
+        use opentelemetry::trace::TraceContextExt;
+        request_context.span().span_context().is_sampled()
+    };
     let message = SubmissionMessage {
         schema_version: SCHEMA_VERSION,
         submission_id: id,
@@ -89,6 +96,7 @@ pub async fn submit(
         message,
         problem_version: valid.problem_version,
         trace_id: trace_id.clone(),
+        trace_sampled,
         trace_context: trace_headers::context_to_map(&request_context),
         owner: caller.owner().to_string(),
         accepted_at,
@@ -114,7 +122,7 @@ pub async fn submit(
         }
     }
 
-    let trace_url = state.trace_url(&trace_id);
+    let trace_url = trace_sampled.then(|| state.trace_url(&trace_id)).flatten();
     tracing::info!(submission.id = %id, judge.language = %new.message.language, "submission accepted");
     Ok((
         StatusCode::ACCEPTED,
@@ -123,6 +131,7 @@ pub async fn submit(
             id,
             status: "queued",
             trace_id,
+            trace_sampled,
             trace_url,
         }),
     ))

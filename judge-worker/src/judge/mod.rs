@@ -184,7 +184,10 @@ impl JudgeEngine {
         record_report(&span, &report);
         let compiled = match verdict::compilation(&report) {
             Compilation::Succeeded => {
-                tracing::info!(sandbox.wall_time_ms = millis(report.wall_time), "compiled");
+                tracing::info!(
+                    sandbox.wall_time_ms = millis(report.wall_time) as i64,
+                    "compiled"
+                );
                 Compiled {
                     succeeded: true,
                     output: verdict::compile_output(&report, None),
@@ -218,7 +221,7 @@ impl JudgeEngine {
     ) -> Result<(TestcaseResult, Duration), JudgeError> {
         let span = tracing::info_span!(
             "judge.run",
-            testcase.index = index,
+            testcase.index = index as i64,
             judge.language = %language.id,
             submission.id = %job.submission_id,
             sandbox.kind = self.sandbox.kind(),
@@ -243,10 +246,10 @@ impl JudgeEngine {
             verdict::run_verdict(&report, spec.limits.cpu_time, testcase.output.as_bytes());
         span.record("judge.verdict", verdict.as_str());
         tracing::info!(
-            testcase.index = index,
+            testcase.index = index as i64,
             judge.verdict = verdict.as_str(),
-            sandbox.cpu_time_ms = millis(report.cpu_time),
-            sandbox.memory_kb = report.peak_memory_bytes / 1024,
+            sandbox.cpu_time_ms = millis(report.cpu_time) as i64,
+            sandbox.memory_kb = (report.peak_memory_bytes / 1024) as i64,
             "test case judged"
         );
         Ok((
@@ -258,9 +261,13 @@ impl JudgeEngine {
 
 /// The sandbox's measurements as span attributes.
 fn record_report(span: &Span, report: &RunReport) {
-    span.record("sandbox.cpu_time_ms", millis(report.cpu_time));
-    span.record("sandbox.wall_time_ms", millis(report.wall_time));
-    span.record("sandbox.memory_kb", report.peak_memory_bytes / 1024);
+    // i64: unsigned numbers would be exported as strings.
+    span.record("sandbox.cpu_time_ms", millis(report.cpu_time) as i64);
+    span.record("sandbox.wall_time_ms", millis(report.wall_time) as i64);
+    span.record(
+        "sandbox.memory_kb",
+        (report.peak_memory_bytes / 1024) as i64,
+    );
     span.record("sandbox.termination", report.termination.name());
     match report.termination {
         Termination::Exited(code) => {
