@@ -190,9 +190,11 @@ impl AccessPolicy {
         if self.insecure {
             return Ok(Caller::Anyone);
         }
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` count.
         let token = authorization
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|h| h.trim_start().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::Unauthorized("send `Authorization: Bearer <token>`".into()))?;
         let caller = self
@@ -331,6 +333,18 @@ mod tests {
         let alpha = p.authorize(Some("Bearer alpha"), Role::Client).unwrap();
         assert_eq!(alpha.owner(), owner_of("alpha"));
         assert!(p.authorize(Some("Bearer gamma"), Role::Client).is_ok());
+        // Accepted whatever the scheme's case (the rate limit may answer instead: not a 401).
+        for header in ["bearer gamma", "BEARER  gamma"] {
+            assert!(
+                !matches!(
+                    p.authorize(Some(header), Role::Client),
+                    Err(ApiError::Unauthorized(_))
+                ),
+                "{header}"
+            );
+        }
+        assert!(p.authorize(Some("Basic gamma"), Role::Client).is_err());
+        assert!(p.authorize(Some("Bearergamma"), Role::Client).is_err());
         assert!(matches!(
             p.authorize(Some("Bearer alpha"), Role::Admin),
             Err(ApiError::Forbidden(_))

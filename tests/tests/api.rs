@@ -1,8 +1,8 @@
 //! The HTTP API's contract: validation with precise problem details, problems and their
 //! versions, the internal test-case endpoint, languages, health, OpenAPI, long polling.
 
-use e2e_tests::{TestBed, TestBedOptions, binaries};
-use serde_json::{Value, json};
+use e2e_tests::{binaries, TestBed, TestBedOptions};
+use serde_json::{json, Value};
 
 fn fields(body: &Value) -> Vec<String> {
     body["errors"]
@@ -51,11 +51,13 @@ async fn bad_submissions_get_precise_problem_details() -> anyhow::Result<()> {
             "language",
             "unknown language",
         ),
-        (inline(json!({"source": ""})), "source", "empty"),
+        (inline(json!({"source": ""})), "source", "blank"),
+        (inline(json!({"source": " \n\t "})), "source", "blank"),
+        (inline(json!({"source": "int\u{0}main"})), "source", "NUL"),
         (
             inline(json!({"source": "x".repeat(64 * 1024 + 1)})),
             "source",
-            "65537 bytes",
+            "65537 characters",
         ),
         (
             inline(json!({"time_limit_ms": 99})),
@@ -88,17 +90,24 @@ async fn bad_submissions_get_precise_problem_details() -> anyhow::Result<()> {
             "either problem_id or inline",
         ),
         (
-            json!({"language": "c", "source": "int main(){}", "problem_id": problem + 1000}),
-            "problem_id",
-            "no problem with id",
-        ),
-        (
             json!({"language": "c", "source": "int main(){}", "problem_id": problem,
                    "testcases": [{"input": "", "output": ""}]}),
             "testcases",
             "not both",
         ),
     ];
+    // A well-formed submission for a problem that does not exist: 404, not a rule broken.
+    let (status, headers, answer) = client
+        .post(
+            "/api/v1/submissions",
+            &json!({"language": "c", "source": "int main(){}", "problem_id": problem + 1000}),
+        )
+        .await?;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
     for (body, field, needle) in cases {
         let (status, headers, answer) = client.post("/api/v1/submissions", &body).await?;
         assert_eq!(status, 422, "{field}: {answer}");
@@ -129,12 +138,10 @@ async fn bad_submissions_get_precise_problem_details() -> anyhow::Result<()> {
         headers.get("content-type").and_then(|v| v.to_str().ok()),
         Some("application/problem+json")
     );
-    assert!(
-        answer["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("EOF")
-    );
+    assert!(answer["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("EOF"));
     let (status, _, answer) = client
         .post(
             "/api/v1/submissions",
@@ -142,22 +149,18 @@ async fn bad_submissions_get_precise_problem_details() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 400, "{answer}");
-    assert!(
-        answer["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("time_limit_ms")
-    );
+    assert!(answer["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("time_limit_ms"));
     let (status, _, answer) = client
         .post("/api/v1/submissions", &inline(json!({"priority": 1})))
         .await?;
     assert_eq!(status, 400, "{answer}");
-    assert!(
-        answer["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("priority")
-    );
+    assert!(answer["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("priority"));
 
     // Bytes that are not UTF-8, NUL characters, and bodies past the size cap.
     let (status, _, answer) = client
@@ -174,12 +177,10 @@ async fn bad_submissions_get_precise_problem_details() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 422, "{answer}");
-    assert!(
-        answer["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("NUL")
-    );
+    assert!(answer["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("NUL"));
     let huge = vec![b' '; 18 * 1024 * 1024];
     // A client of its own: the server closes a connection whose body it refused to read.
     let oversize = bed.client_with(Some(&bed.settings.tokens.clients[0]));
@@ -246,8 +247,8 @@ async fn problems_languages_health_and_openapi() -> anyhow::Result<()> {
         headers
             .get("cache-control")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("immutable")),
-        "a version never changes: {headers:?}"
+            .is_some_and(|v| v.contains("immutable") && v.starts_with("private")),
+        "a version never changes, and no shared cache may keep it: {headers:?}"
     );
     assert_eq!(bundle["testcases"][0]["output"], "3\n");
     let (status, _, _) = internal
@@ -334,11 +335,9 @@ async fn problems_languages_health_and_openapi() -> anyhow::Result<()> {
         "held until wait_ms"
     );
     assert!(view["timings"]["published_at"].is_string(), "{view}");
-    assert!(
-        view["timings"]["api_ms"]
-            .as_f64()
-            .is_some_and(|ms| ms >= 0.0)
-    );
+    assert!(view["timings"]["api_ms"]
+        .as_f64()
+        .is_some_and(|ms| ms >= 0.0));
     Ok(())
 }
 
@@ -514,5 +513,171 @@ async fn services_refuse_to_start_without_tokens() -> anyhow::Result<()> {
             "{exe} says how to proceed: {text}"
         );
     }
+    Ok(())
+}
+
+/// Every error is `application/problem+json` with type, title, status and detail — extractor
+/// rejections, unknown routes and wrong methods included — and the smaller contract points a
+/// careful client notices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_a_problem_and_the_contract_holds() -> anyhow::Result<()> {
+    let bed = TestBed::start(
+        binaries!(),
+        "contract",
+        TestBedOptions {
+            no_worker: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let admin = &bed.admin;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", bed.api.base_url);
+    let admin_token = format!("Bearer {}", bed.settings.tokens.admin);
+    let client_token = format!("Bearer {}", bed.settings.tokens.clients[0]);
+    let id = admin.create_problem(&[("1 2\n", "3\n")], 1000, 64).await?;
+
+    async fn problem_of(response: reqwest::Response) -> anyhow::Result<(u16, Value)> {
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(content_type, "application/problem+json", "{status}: {body}");
+        for key in ["type", "title", "detail"] {
+            assert!(body[key].is_string(), "{key} in {body}");
+        }
+        assert_eq!(body["status"], status, "{body}");
+        Ok((status, body))
+    }
+
+    let cases: Vec<(reqwest::RequestBuilder, u16)> = vec![
+        // Path and query extraction failures.
+        (
+            http.get(url("/api/v1/problems/abc"))
+                .header("authorization", &admin_token),
+            400,
+        ),
+        (
+            http.get(url("/api/v1/problems/99999999999999999999"))
+                .header("authorization", &admin_token),
+            400,
+        ),
+        (
+            http.get(url(
+                "/api/v1/submissions/01a217a0-61d6-709e-9ad7-b0acb38305b1?wait_ms=abc",
+            ))
+            .header("authorization", &client_token),
+            400,
+        ),
+        (
+            http.get(url(
+                "/api/v1/submissions/01a217a0-61d6-709e-9ad7-b0acb38305b1?wait_ms=60001",
+            ))
+            .header("authorization", &client_token),
+            400,
+        ),
+        (
+            http.get(url(&format!(
+                "/internal/v1/problems/{id}/testcases?version=0"
+            )))
+            .header("authorization", &admin_token),
+            400,
+        ),
+        // Unknown routes and wrong methods, before any token is asked for.
+        (http.get(url("/api/v1/nothing-here")), 404),
+        (http.delete(url("/api/v1/submissions")), 405),
+        (http.post(url("/api/v1/problems/1")), 405),
+        // Bodies: none, not JSON, a JSON array.
+        (
+            http.put(url(&format!("/api/v1/problems/{id}/testcases")))
+                .header("authorization", &admin_token),
+            415,
+        ),
+        (
+            http.post(url("/api/v1/problems"))
+                .header("authorization", &admin_token)
+                .header("content-type", "application/json")
+                .body("[\"A+B\", 1000, 64, []]"),
+            400,
+        ),
+        (
+            http.post(url("/api/v1/submissions"))
+                .header("authorization", &client_token)
+                .header("content-type", "application/json")
+                .body("[\"c\", \"int main(){}\"]"),
+            400,
+        ),
+        // A NUL in a problem title: a rule, not a database error.
+        (
+            http.post(url("/api/v1/problems"))
+                .header("authorization", &admin_token)
+                .json(
+                    &json!({"title": "A\u{0}B", "time_limit_ms": 1000, "memory_limit_mb": 64,
+                              "testcases": [{"input": "", "output": ""}]}),
+                ),
+            422,
+        ),
+        // No token: 401 with the scheme to use.
+        (http.get(url(&format!("/api/v1/problems/{id}"))), 401),
+    ];
+    for (request, want) in cases {
+        let (status, body) = problem_of(request.send().await?).await?;
+        assert_eq!(status, want, "{body}");
+    }
+    let wrong_method = http.delete(url("/api/v1/submissions")).send().await?;
+    assert_eq!(
+        wrong_method
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+
+    // The bearer scheme is case-insensitive (RFC 9110 §11.1).
+    let lower = http
+        .get(url(&format!("/api/v1/problems/{id}")))
+        .header(
+            "authorization",
+            format!("bearer {}", bed.settings.tokens.admin),
+        )
+        .send()
+        .await?;
+    assert_eq!(lower.status().as_u16(), 200);
+
+    // Integers written as floats are integers (JSON Schema's `integer` includes them).
+    let (status, _, created) = admin
+        .post(
+            "/api/v1/problems",
+            &json!({"title": "floats", "time_limit_ms": 185.0, "memory_limit_mb": 64.0,
+                    "testcases": [{"input": "", "output": ""}]}),
+        )
+        .await?;
+    assert_eq!(status, 201, "{created}");
+    let (status, _, fraction) = admin
+        .post(
+            "/api/v1/problems",
+            &json!({"title": "floats", "time_limit_ms": 185.5, "memory_limit_mb": 64,
+                    "testcases": [{"input": "", "output": ""}]}),
+        )
+        .await?;
+    assert_eq!(status, 400, "{fraction}");
+
+    // Hidden test cases are never for a shared cache.
+    let (_, headers, _) = bed
+        .client_with(Some(&bed.settings.tokens.worker))
+        .get(&format!("/internal/v1/problems/{id}/testcases?version=1"))
+        .await?;
+    let cache = headers
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(
+        cache.starts_with("private") && cache.contains("immutable"),
+        "{cache}"
+    );
     Ok(())
 }

@@ -2,30 +2,17 @@
 
 use super::FieldError;
 
-/// Largest accepted source, in bytes.
-pub const MAX_SOURCE_BYTES: usize = 64 * 1024;
+/// Largest accepted source, in characters (a JSON Schema `maxLength` counts characters, so
+/// the limit is stated the way the OpenAPI document can say it).
+pub const MAX_SOURCE_CHARS: usize = 64 * 1024;
 
-/// Non-blank source code of at most 64 KiB, without NUL bytes.
+/// Non-blank source code of at most 64 Ki characters, without NUL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceCode(String);
 
 impl SourceCode {
     pub fn parse(source: String) -> Result<Self, FieldError> {
-        if source.trim().is_empty() {
-            return Err(FieldError::new("source", "must not be empty"));
-        }
-        if source.len() > MAX_SOURCE_BYTES {
-            return Err(FieldError::new(
-                "source",
-                format!(
-                    "is {} bytes; the limit is {MAX_SOURCE_BYTES} bytes (64 KiB)",
-                    source.len()
-                ),
-            ));
-        }
-        if source.contains('\0') {
-            return Err(FieldError::new("source", "must not contain NUL bytes"));
-        }
+        super::check_text("source", &source, MAX_SOURCE_CHARS)?;
         Ok(SourceCode(source))
     }
 
@@ -43,8 +30,12 @@ mod tests {
         assert!(SourceCode::parse(String::new()).is_err());
         assert!(SourceCode::parse(" \n\t".into()).is_err());
         assert!(SourceCode::parse("a\0b".into()).is_err());
-        assert!(SourceCode::parse("x".repeat(MAX_SOURCE_BYTES)).is_ok());
-        let err = SourceCode::parse("x".repeat(MAX_SOURCE_BYTES + 1)).unwrap_err();
+        assert!(SourceCode::parse("x".repeat(MAX_SOURCE_CHARS)).is_ok());
+        let err = SourceCode::parse("x".repeat(MAX_SOURCE_CHARS + 1)).unwrap_err();
         assert!(err.message.contains("65537"));
+        // Characters, not bytes: 64 Ki two-byte characters are fine.
+        assert!(SourceCode::parse("é".repeat(MAX_SOURCE_CHARS)).is_ok());
+        // Blank means spaces, tabs and line breaks only.
+        assert!(SourceCode::parse("\u{3000}".into()).is_ok());
     }
 }

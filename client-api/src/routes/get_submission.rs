@@ -6,10 +6,10 @@
 //! database in a loop.
 
 use crate::access::Caller;
-use crate::problem_details::{ApiError, ApiJson};
+use crate::problem_details::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use messaging::TestcaseResult;
 use serde::{Deserialize, Serialize};
@@ -21,8 +21,10 @@ use uuid::Uuid;
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// Hold the request up to this many ms (at most 60000) until the submission is done.
+    #[param(minimum = 0, maximum = 60000)]
     pub wait_ms: Option<u64>,
 }
 
@@ -104,9 +106,18 @@ struct SubmissionRow {
 pub async fn get_submission(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    Query(query): Query<WaitQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<ApiJson<SubmissionView>, ApiError> {
+    if query
+        .wait_ms
+        .is_some_and(|ms| ms > MAX_WAIT.as_millis() as u64)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "invalid query: wait_ms is at most {}",
+            MAX_WAIT.as_millis()
+        )));
+    }
     let id = Uuid::parse_str(&id)
         .map_err(|_| ApiError::NotFound(format!("no submission with id `{id}`")))?;
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);

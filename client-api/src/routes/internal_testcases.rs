@@ -1,11 +1,12 @@
 //! `GET /internal/v1/problems/{id}/testcases?version=N`: the worker's source of test cases.
 //!
 //! A given version never changes, so the answer for an explicit version is cacheable for
-//! good; without a version the latest is returned and must not be cached.
+//! good — privately: test cases are secret (hidden test cases), so no shared cache may keep
+//! them; without a version the latest is returned and must not be cached.
 
-use crate::problem_details::{ApiError, ApiJson};
+use crate::problem_details::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use messaging::Testcase;
@@ -13,7 +14,10 @@ use messaging::contract::TestcaseBundle;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VersionQuery {
+    /// A test-case version (from 1); without it, the latest.
+    #[param(minimum = 1)]
     pub version: Option<i32>,
 }
 
@@ -23,9 +27,14 @@ pub struct VersionQuery {
     (status = 404, body = crate::problem_details::ProblemDetails)))]
 pub async fn get_testcases(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
-    Query(query): Query<VersionQuery>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<VersionQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
+    if query.version.is_some_and(|v| v < 1) {
+        return Err(ApiError::BadRequest(
+            "invalid query: version starts at 1".into(),
+        ));
+    }
     let row: Option<(i32, sqlx::types::Json<Vec<Testcase>>)> = match query.version {
         Some(version) => {
             sqlx::query_as(
@@ -51,7 +60,7 @@ pub async fn get_testcases(
         None => ApiError::NotFound(format!("no problem with id {id}")),
     })?;
     let cache = if query.version.is_some() {
-        "public, max-age=31536000, immutable"
+        "private, max-age=31536000, immutable"
     } else {
         "no-cache"
     };

@@ -62,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::openapi_json))
+        .fallback(crate::problem_details::no_such_route)
+        .method_not_allowed_fallback(crate::problem_details::method_not_allowed)
         // Outermost, so rejected requests (401, 403, 429) are traced and measured too.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

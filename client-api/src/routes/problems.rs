@@ -1,10 +1,10 @@
 //! Problems: create one with its limits and test cases, read it, replace its test cases
 //! (which makes a new version; old versions stay for reproducibility and worker caches).
 
-use crate::domain::{FieldError, MemoryLimit, TestcaseSet, TimeLimit};
-use crate::problem_details::{ApiError, ApiJson};
+use crate::domain::{MemoryLimit, TestcaseSet, TimeLimit, check_text, json_integer};
+use crate::problem_details::{ApiError, ApiJson, ApiPath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct CreateProblem {
     pub title: String,
+    #[serde(deserialize_with = "json_integer::required")]
     pub time_limit_ms: i64,
+    #[serde(deserialize_with = "json_integer::required")]
     pub memory_limit_mb: i64,
     pub testcases: Vec<Testcase>,
 }
@@ -45,7 +47,7 @@ pub struct ReplaceTestcases {
     pub testcases: Vec<Testcase>,
 }
 
-const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_TITLE_CHARS: usize = 200;
 
 #[utoipa::path(post, path = "/api/v1/problems", request_body = CreateProblem, responses(
     (status = 201, body = ProblemCreated),
@@ -56,13 +58,10 @@ pub async fn create_problem(
     ApiJson(body): ApiJson<CreateProblem>,
 ) -> Result<impl IntoResponse, ApiError> {
     let mut errors = Vec::new();
-    let title = body.title.trim().to_string();
-    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
-        errors.push(FieldError::new(
-            "title",
-            format!("must be 1 to {MAX_TITLE_CHARS} characters"),
-        ));
+    if let Err(e) = check_text("title", &body.title, MAX_TITLE_CHARS) {
+        errors.push(e);
     }
+    let title = body.title.trim().to_string();
     let time = TimeLimit::parse("time_limit_ms", body.time_limit_ms).map_err(|e| errors.push(e));
     let memory =
         MemoryLimit::parse("memory_limit_mb", body.memory_limit_mb).map_err(|e| errors.push(e));
@@ -103,7 +102,7 @@ pub async fn create_problem(
     (status = 404, body = crate::problem_details::ProblemDetails)))]
 pub async fn get_problem(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<ApiJson<ProblemView>, ApiError> {
     type Row = (
         i64,
@@ -145,7 +144,7 @@ pub async fn get_problem(
     (status = 422, body = crate::problem_details::ProblemDetails)))]
 pub async fn replace_testcases(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ReplaceTestcases>,
 ) -> Result<ApiJson<ProblemCreated>, ApiError> {
     let testcases = TestcaseSet::parse("testcases", body.testcases)?;

@@ -29,10 +29,13 @@ pub struct SubmitRequest {
     pub language: String,
     pub source: String,
     /// Judge against this problem's current test cases and limits…
+    #[serde(default, deserialize_with = "crate::domain::json_integer::optional")]
     pub problem_id: Option<i64>,
     /// …or against these test cases with the limits below.
     pub testcases: Option<Vec<Testcase>>,
+    #[serde(default, deserialize_with = "crate::domain::json_integer::optional")]
     pub time_limit_ms: Option<i64>,
+    #[serde(default, deserialize_with = "crate::domain::json_integer::optional")]
     pub memory_limit_mb: Option<i64>,
     /// Run every test case even after one fails (default false: the rest are `Skipped`).
     #[serde(default)]
@@ -197,12 +200,11 @@ async fn validate(state: &AppState, body: SubmitRequest) -> Result<Validated, Ap
                     },
                     Some(version),
                 )),
+                // A well-formed request for a resource that is not there.
                 None => {
-                    errors.push(FieldError::new(
-                        "problem_id",
-                        format!("no problem with id {problem_id}"),
-                    ));
-                    None
+                    return Err(ApiError::NotFound(format!(
+                        "no problem with id {problem_id}"
+                    )));
                 }
             }
         }
