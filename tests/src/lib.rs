@@ -7,6 +7,7 @@
 //! - [`otlp_receiver`]: an in-process OTLP/gRPC receiver for traces, logs and metrics;
 //! - [`tcp_proxy`]: a TCP proxy that can cut and restore a service's connection;
 //! - [`api_client`]: the HTTP calls the tests make;
+//! - [`stack`]: reading the compose stack's configuration for the `stack_*` tests;
 //! - [`compose_privileges`]: running the worker with exactly docker-compose.yml's privileges.
 
 pub mod api_client;
@@ -14,6 +15,7 @@ pub mod compose_privileges;
 pub mod environment;
 pub mod otlp_receiver;
 pub mod services;
+pub mod stack;
 pub mod tcp_proxy;
 
 use std::time::Duration;
