@@ -1,9 +1,10 @@
 //! client-api: the HTTP API of the grading pipeline.
 //!
 //! Requests come in through [`routes`]; a submission is written by [`submission_store`] with
-//! an outbox row, sent by [`submission_publisher`] (or later by [`outbox_relay`]), and its
-//! verdict comes back through [`result_consumer`], which wakes waiting requests via
-//! [`completions`]. [`startup`] assembles it all from a [`config::Config`].
+//! an outbox row and sent by [`submission_publisher`] (or later by [`outbox_relay`]); the
+//! [`started_consumer`] marks it `judging` when a worker takes it, and its verdict comes back
+//! through [`result_consumer`], which wakes waiting requests via [`completions`].
+//! [`startup`] assembles it all from a [`config::Config`].
 
 pub mod access;
 pub mod broker;
@@ -17,6 +18,7 @@ pub mod outbox_relay;
 pub mod problem_details;
 pub mod result_consumer;
 pub mod routes;
+pub mod started_consumer;
 pub mod startup;
 pub mod state;
 pub mod submission_publisher;

@@ -18,7 +18,7 @@ use messaging::consume::{ConsumerError, keep_consuming};
 use messaging::instrumentation::{MessagingMetrics, continue_from_producer};
 use messaging::semconv::{self, span};
 use messaging::topology::RESULT_ROUTING_KEY;
-use messaging::{ResultMessage, trace_headers};
+use messaging::{QueueWaitPrecision, ResultMessage, trace_headers};
 use opentelemetry::KeyValue;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -224,7 +224,8 @@ async fn finalize(state: &AppState, message: &ResultMessage) -> Result<Finalized
             "UPDATE submissions SET status = 'done', verdict = $2, compile_output = $3, \
              results = $4, error = $5, worker_id = $6, consumed_at = $7, judged_at = $8, \
              stored_at = clock_timestamp(), queue_wait_ms = $9, testcase_fetch_ms = $10, \
-             compile_ms = $11, run_ms = $12, published_at = COALESCE(published_at, $13) \
+             compile_ms = $11, run_ms = $12, published_at = COALESCE(published_at, $13), \
+             queue_wait_precision = $14 \
              WHERE id = $1 AND (status <> 'done' OR verdict = 'ServerError') \
              RETURNING accepted_at, stored_at",
         )
@@ -241,6 +242,7 @@ async fn finalize(state: &AppState, message: &ResultMessage) -> Result<Finalized
         .bind(t.compile_ms)
         .bind(t.run_ms)
         .bind(t.published_at)
+        .bind(t.queue_wait_precision.map(QueueWaitPrecision::as_str))
         .fetch_optional(&state.pool)
         .await?;
         if let Some((accepted_at, stored_at)) = stored {

@@ -12,6 +12,7 @@ use crate::metrics::ApiMetrics;
 use crate::outbox_relay::run_outbox_relay;
 use crate::result_consumer::run_result_consumer;
 use crate::routes::router;
+use crate::started_consumer::run_started_consumer;
 use crate::state::AppState;
 use messaging::Topology;
 use messaging::language::{LanguageTable, LanguageTableError};
@@ -136,6 +137,7 @@ impl Application {
         let stop = CancellationToken::new();
         let relay = tokio::spawn(run_outbox_relay(self.state.clone(), stop.clone()));
         let consumer = tokio::spawn(run_result_consumer(self.state.clone(), stop.clone()));
+        let started = tokio::spawn(run_started_consumer(self.state.clone(), stop.clone()));
         // Wake the relay once at start-up: rows left by a previous crash are published now.
         self.state.relay_wake.notify_one();
 
@@ -155,6 +157,7 @@ impl Application {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
             let _ = relay.await;
             let _ = consumer.await;
+            let _ = started.await;
         })
         .await;
         self.state.broker.close().await;

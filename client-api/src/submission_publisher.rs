@@ -66,6 +66,7 @@ impl SubmissionPublisher<'_> {
                     message_id: &id,
                     kind: SUBMISSION_TYPE,
                     headers,
+                    persistent: true,
                 }),
                 || {
                     let confirm =

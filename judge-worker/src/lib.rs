@@ -2,7 +2,7 @@
 //! verdicts.
 //!
 //! [`submission_consumer`] receives deliveries; [`process_submission`] handles each one (queue
-//! wait, [`testcase_fetch`], the [`judge`] engine in a [`slots`] slot — in a
+//! wait, [`started_publisher`], [`testcase_fetch`], the [`judge`] engine in a [`slots`] slot — in a
 //! [`judge_process`] of its own for a redelivery —, [`result_publisher`]); [`startup`]
 //! assembles it from a [`config::Config`].
 
@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod process_submission;
 pub mod result_publisher;
 pub mod slots;
+pub mod started_publisher;
 pub mod startup;
 pub mod submission_consumer;
 pub mod testcase_fetch;
@@ -68,9 +69,16 @@ async fn replay_dead_letters(config: &config::Config, limit: u64) -> anyhow::Res
     topology.declare(&channel).await?;
     let report = messaging::dead_letters::replay(&channel, &topology, limit).await?;
     let _ = connection.close(200, "replay done".into()).await;
+    for kept in &report.kept {
+        tracing::warn!(
+            message_id = %kept.message_id,
+            reason = %kept.reason,
+            "dead letter kept: replaying cannot fix it"
+        );
+    }
     tracing::info!(
         replayed = ?report.replayed,
-        kept = report.kept,
+        kept = report.kept.len(),
         "dead letters replayed"
     );
     Ok(())

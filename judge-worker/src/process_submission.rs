@@ -1,6 +1,6 @@
 //! `process judge.submission`: one delivery, from the queue to an acknowledged result.
 //!
-//! Spans: `queue.wait` (from `x-published-at-ns` to delivery) and the CONSUMER span, both
+//! Spans: `queue.wait` (from the publish time to delivery, when the message carries one) and the CONSUMER span, both
 //! children of the producer's context, the CONSUMER span also linked to it; under it the
 //! test-case fetch (cache miss only), `judge.compile`, `judge.run` per test case and
 //! `publish judge.result`.
@@ -21,6 +21,7 @@
 use crate::judge::{JudgeError, JudgeJob, JudgeOutcome};
 use crate::judge_process::{BatchJob, JudgeProcessError};
 use crate::result_publisher::publish_result;
+use crate::started_publisher::announce_started;
 use crate::testcase_fetch::FetchError;
 use crate::worker::Worker;
 use chrono::{DateTime, Utc};
@@ -32,8 +33,8 @@ use messaging::instrumentation::{MessagingMetrics, continue_from_producer};
 use messaging::semconv::{MESSAGING_SYSTEM, span};
 use messaging::topology::SUBMISSION_ROUTING_KEY;
 use messaging::{
-    ResultMessage, SubmissionMessage, Testcase, TestcaseSource, Verdict, WorkerTimings,
-    trace_headers,
+    QueueWaitPrecision, ResultMessage, SubmissionMessage, Testcase, TestcaseSource, Verdict,
+    WorkerTimings, trace_headers,
 };
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, Tracer};
@@ -86,19 +87,28 @@ pub async fn process_delivery(
     };
 
     let parent = trace_headers::extract_context(headers);
-    let published_at = trace_headers::published_at(headers).unwrap_or(consumed_at);
-    let queue_wait = (consumed_at - published_at)
-        .to_std()
-        .unwrap_or(Duration::ZERO);
-    record_queue_wait(
-        &worker,
-        &parent,
-        &message,
+    let publish_time = trace_headers::publish_time(headers, *delivery.properties.timestamp());
+    let queue_wait = publish_time.map(|(published_at, precision)| QueueWait {
         published_at,
-        consumed_at,
-        queue_wait,
-    );
+        precision,
+        wait: (consumed_at - published_at)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    });
+    match &queue_wait {
+        Some(wait) => record_queue_wait(&worker, &parent, &message, consumed_at, wait),
+        None => tracing::warn!(
+            submission.id = %message.submission_id,
+            "the message carries no publish time (no x-published-at-ns header, no AMQP timestamp); its queue wait is unknown"
+        ),
+    }
 
+    announce_started(
+        &worker,
+        &publish_channel,
+        message.submission_id,
+        consumed_at,
+    );
     let delivery_count = trace_headers::delivery_count(headers);
     let id = message.submission_id.to_string();
     let consumer = messaging::consumer_span!(
@@ -112,17 +122,18 @@ pub async fn process_delivery(
         judge.language = %message.language,
         judge.verdict = tracing::field::Empty,
         judge.delivery_count = delivery_count,
-        judge.queue_wait_ms = queue_wait.as_secs_f64() * 1000.0
+        judge.queue_wait_ms = queue_wait.as_ref().map(|w| ms(w.wait))
     );
     continue_from_producer(&consumer, parent.clone());
 
     async {
         let final_attempt = delivery_count >= worker.topology.delivery_limit;
         let timings = |judged_at: DateTime<Utc>, fetch: Duration, outcome: Option<&JudgeOutcome>| WorkerTimings {
-            published_at,
+            published_at: queue_wait.as_ref().map(|w| w.published_at),
             consumed_at,
             judged_at,
-            queue_wait_ms: ms(queue_wait),
+            queue_wait_ms: queue_wait.as_ref().map(|w| ms(w.wait)),
+            queue_wait_precision: queue_wait.as_ref().map(|w| w.precision),
             testcase_fetch_ms: ms(fetch),
             compile_ms: outcome.map_or(0.0, |o| ms(o.compile_time)),
             run_ms: outcome.map_or(0.0, |o| ms(o.run_time)),
@@ -232,19 +243,27 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// How long a message sat in the broker, and how finely that is known.
+struct QueueWait {
+    published_at: DateTime<Utc>,
+    precision: QueueWaitPrecision,
+    wait: Duration,
+}
+
 /// `queue.wait`: a span covering the time the message sat in the broker, from the publish
-/// time the producer wrote into `x-published-at-ns` to the delivery. Made with the OTel API
-/// because its start lies in the past.
+/// time the producer wrote (`x-published-at-ns`, or the AMQP `timestamp` in whole seconds) to
+/// the delivery. Made with the OTel API because its start lies in the past. The
+/// `judge.queue.wait` histogram takes only exact waits: a whole-second start would put the
+/// wait up to a second too high.
 fn record_queue_wait(
     worker: &Worker,
     parent: &opentelemetry::Context,
     message: &SubmissionMessage,
-    published_at: DateTime<Utc>,
     consumed_at: DateTime<Utc>,
-    wait: Duration,
+    queue_wait: &QueueWait,
 ) {
     let tracer = opentelemetry::global::tracer("judge-worker");
-    let start = SystemTime::from(consumed_at.min(published_at));
+    let start = SystemTime::from(consumed_at.min(queue_wait.published_at));
     let end = SystemTime::from(consumed_at);
     let mut wait_span = tracer
         .span_builder(span::QUEUE_WAIT)
@@ -258,14 +277,17 @@ fn record_queue_wait(
             ),
             KeyValue::new("submission.id", message.submission_id.to_string()),
             KeyValue::new("judge.language", message.language.clone()),
-            KeyValue::new("judge.queue_wait_ms", ms(wait)),
+            KeyValue::new("judge.queue_wait_ms", ms(queue_wait.wait)),
+            KeyValue::new("judge.queue_wait_precision", queue_wait.precision.as_str()),
         ])
         .start_with_context(&tracer, parent);
     opentelemetry::trace::Span::end_with_timestamp(&mut wait_span, end);
-    worker.metrics.queue_wait.record(
-        wait.as_secs_f64(),
-        &[KeyValue::new("judge.language", message.language.clone())],
-    );
+    if queue_wait.precision == QueueWaitPrecision::Nanoseconds {
+        worker.metrics.queue_wait.record(
+            queue_wait.wait.as_secs_f64(),
+            &[KeyValue::new("judge.language", message.language.clone())],
+        );
+    }
 }
 
 fn record_judge_metrics(worker: &Worker, language: &str, outcome: &JudgeOutcome) {

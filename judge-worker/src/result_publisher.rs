@@ -56,6 +56,7 @@ pub async fn publish_result(
                         message_id: &id,
                         kind: RESULT_TYPE,
                         headers,
+                        persistent: true,
                     },
                 ),
             )

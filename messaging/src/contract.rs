@@ -1,4 +1,4 @@
-//! The message contract: what `judge.submission` and `judge.result` carry.
+//! The message contract: what `judge.submission`, `judge.started` and `judge.result` carry.
 //!
 //! Both services compile against these types, so a change here is a change of the wire format.
 //! `schema_version` lets a consumer reject a message from a newer producer with a clear error
@@ -14,6 +14,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const SUBMISSION_TYPE: &str = "submission.v1";
 /// AMQP `type` property of a result message.
 pub const RESULT_TYPE: &str = "result.v1";
+/// AMQP `type` of a `judge.started` message.
+pub const STARTED_TYPE: &str = "started.v1";
 
 /// One test case: the input fed on stdin and the output expected on stdout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -138,16 +140,51 @@ pub struct TestcaseResult {
 /// The worker's side of a submission's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerTimings {
-    /// When the API published the message (from `x-published-at-ns`).
-    pub published_at: DateTime<Utc>,
+    /// When the producer published the message, if the delivery said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
     /// When the worker received the delivery.
     pub consumed_at: DateTime<Utc>,
     /// When judging finished, just before the result was published.
     pub judged_at: DateTime<Utc>,
-    pub queue_wait_ms: f64,
+    /// Publish to delivery; absent when the message carried no publish time (never a fake 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_wait_ms: Option<f64>,
+    /// How finely `queue_wait_ms` is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_wait_precision: Option<QueueWaitPrecision>,
     pub testcase_fetch_ms: f64,
     pub compile_ms: f64,
     pub run_ms: f64,
+}
+
+/// Where a queue wait's start came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum QueueWaitPrecision {
+    /// The `x-published-at-ns` header: nanoseconds.
+    #[serde(rename = "ns")]
+    Nanoseconds,
+    /// Only the AMQP `timestamp` property: whole seconds, so the wait is overstated by up to 1 s.
+    #[serde(rename = "s")]
+    Seconds,
+}
+
+impl QueueWaitPrecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueWaitPrecision::Nanoseconds => "ns",
+            QueueWaitPrecision::Seconds => "s",
+        }
+    }
+
+    /// The inverse of [`as_str`](Self::as_str).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ns" => Some(QueueWaitPrecision::Nanoseconds),
+            "s" => Some(QueueWaitPrecision::Seconds),
+            _ => None,
+        }
+    }
 }
 
 /// Body of a `judge.result` message.
@@ -165,6 +202,31 @@ pub struct ResultMessage {
     pub error: Option<String>,
     /// Which worker judged it (`hostname@pid`).
     pub worker_id: String,
+}
+
+/// Body of a `judge.started` message: a worker has taken a submission. Advisory (the API
+/// shows `judging`); losing one changes nothing but the status a client sees meanwhile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartedMessage {
+    pub schema_version: u32,
+    pub submission_id: Uuid,
+    /// When the worker received the delivery.
+    pub consumed_at: DateTime<Utc>,
+    /// Which worker took it (`hostname@pid`).
+    pub worker_id: String,
+}
+
+impl StartedMessage {
+    pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+        let msg: StartedMessage = serde_json::from_slice(body)?;
+        if msg.schema_version != SCHEMA_VERSION {
+            return Err(DecodeError::SchemaVersion {
+                found: msg.schema_version,
+            });
+        }
+        Ok(msg)
+    }
 }
 
 /// A message body that could not be turned into a contract type.

@@ -20,8 +20,8 @@ pub mod topology;
 pub mod trace_headers;
 
 pub use contract::{
-    Limits, ResultMessage, SubmissionMessage, Testcase, TestcaseResult, TestcaseSource, Verdict,
-    WorkerTimings,
+    Limits, QueueWaitPrecision, ResultMessage, StartedMessage, SubmissionMessage, Testcase,
+    TestcaseResult, TestcaseSource, Verdict, WorkerTimings,
 };
 pub use publish::{PublishError, publish_with_confirm};
 pub use topology::Topology;

@@ -21,6 +21,8 @@ pub struct Outgoing<'a> {
     pub kind: &'a str,
     /// Trace context and `x-published-at-ns`.
     pub headers: FieldTable,
+    /// Written to disk by the broker (submissions, results); advisory events are not.
+    pub persistent: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +67,7 @@ pub struct Written {
 pub async fn write(channel: &Channel, msg: Outgoing<'_>) -> Result<Written, PublishError> {
     let seconds = chrono::Utc::now().timestamp().max(0) as u64;
     let properties = BasicProperties::default()
-        .with_delivery_mode(2)
+        .with_delivery_mode(if msg.persistent { 2 } else { 1 })
         .with_content_type("application/json".into())
         .with_message_id(msg.message_id.into())
         .with_type(msg.kind.into())

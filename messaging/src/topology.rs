@@ -1,7 +1,9 @@
 //! Exchanges and queues, declared identically by both services.
 //!
 //! `judge` (direct) routes `judge.submission` and `judge.result` to quorum queues of the same
-//! names. A message rejected without requeue, or redelivered more than `delivery_limit` times,
+//! names, and `judge.started` (advisory: a worker took a submission) to a classic queue whose
+//! messages expire, since a stale "judging" is worth nothing and must not pile up while the
+//! API is down. A message rejected without requeue, or redelivered more than `delivery_limit` times,
 //! goes through `judge.dlx` to `judge.dead`, where an operator can read and replay it. Every
 //! name carries the deployment's prefix so that tests can share one broker.
 
@@ -13,6 +15,12 @@ use lapin::{Channel, ExchangeKind};
 pub const SUBMISSION_ROUTING_KEY: &str = "judge.submission";
 /// Routing key (and unprefixed queue name) of results.
 pub const RESULT_ROUTING_KEY: &str = "judge.result";
+/// Routing key (and unprefixed queue name) of started events.
+pub const STARTED_ROUTING_KEY: &str = "judge.started";
+/// How long a started event waits for the API before it is dropped.
+const STARTED_TTL_MS: i64 = 300_000;
+/// At most this many started events wait; the oldest go first.
+const STARTED_MAX_LENGTH: i64 = 100_000;
 /// How often a message may be delivered before the broker dead-letters it.
 pub const DEFAULT_DELIVERY_LIMIT: i64 = 3;
 
@@ -24,6 +32,7 @@ pub struct Topology {
     pub dead_letter_exchange: String,
     pub submission_queue: String,
     pub result_queue: String,
+    pub started_queue: String,
     pub dead_letter_queue: String,
     pub delivery_limit: i64,
 }
@@ -36,6 +45,7 @@ impl Topology {
             dead_letter_exchange: format!("{prefix}judge.dlx"),
             submission_queue: format!("{prefix}{SUBMISSION_ROUTING_KEY}"),
             result_queue: format!("{prefix}{RESULT_ROUTING_KEY}"),
+            started_queue: format!("{prefix}{STARTED_ROUTING_KEY}"),
             dead_letter_queue: format!("{prefix}judge.dead"),
             delivery_limit: DEFAULT_DELIVERY_LIMIT,
         }
@@ -110,6 +120,30 @@ impl Topology {
                 )
                 .await?;
         }
+
+        let mut started_args = FieldTable::default();
+        started_args.insert("x-queue-type".into(), long_string("classic"));
+        started_args.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(STARTED_TTL_MS),
+        );
+        started_args.insert(
+            "x-max-length".into(),
+            AMQPValue::LongLongInt(STARTED_MAX_LENGTH),
+        );
+        started_args.insert("x-overflow".into(), long_string("drop-head"));
+        channel
+            .queue_declare(self.started_queue.as_str().into(), queue, started_args)
+            .await?;
+        channel
+            .queue_bind(
+                self.started_queue.as_str().into(),
+                self.exchange.as_str().into(),
+                STARTED_ROUTING_KEY.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
         Ok(())
     }
 
@@ -118,6 +152,7 @@ impl Topology {
         for queue in [
             &self.submission_queue,
             &self.result_queue,
+            &self.started_queue,
             &self.dead_letter_queue,
         ] {
             channel
@@ -147,6 +182,7 @@ mod tests {
         assert_eq!(t.exchange, "t1.judge");
         assert_eq!(t.submission_queue, "t1.judge.submission");
         assert_eq!(t.result_queue, "t1.judge.result");
+        assert_eq!(t.started_queue, "t1.judge.started");
         assert_eq!(t.dead_letter_queue, "t1.judge.dead");
         let bare = Topology::new("");
         assert_eq!(bare.submission_queue, "judge.submission");

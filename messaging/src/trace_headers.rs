@@ -5,6 +5,7 @@
 //! nanoseconds, so the consumer can measure queue wait finer than the AMQP `timestamp`
 //! property, which holds whole seconds.
 
+use crate::contract::QueueWaitPrecision;
 use chrono::{DateTime, Utc};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use opentelemetry::Context;
@@ -63,6 +64,20 @@ pub fn published_at(headers: Option<&FieldTable>) -> Option<DateTime<Utc>> {
         _ => return None,
     };
     Some(DateTime::from_timestamp_nanos(nanos))
+}
+
+/// When a delivered message was published, as finely as the delivery tells: the
+/// `x-published-at-ns` header, else the AMQP `timestamp` property (whole seconds; a producer
+/// outside this project may set only that), else nothing.
+pub fn publish_time(
+    headers: Option<&FieldTable>,
+    amqp_timestamp: Option<u64>,
+) -> Option<(DateTime<Utc>, QueueWaitPrecision)> {
+    if let Some(at) = published_at(headers) {
+        return Some((at, QueueWaitPrecision::Nanoseconds));
+    }
+    let seconds = i64::try_from(amqp_timestamp?).ok()?;
+    DateTime::from_timestamp(seconds, 0).map(|at| (at, QueueWaitPrecision::Seconds))
 }
 
 /// How many times the broker delivered this message before (quorum queues set
@@ -189,6 +204,24 @@ mod tests {
         assert_eq!(delivery_count(Some(&headers)), 0);
         headers.insert("x-delivery-count".into(), AMQPValue::LongLongInt(2));
         assert_eq!(delivery_count(Some(&headers)), 2);
+    }
+
+    #[test]
+    fn publish_time_falls_back_to_the_amqp_timestamp_then_to_nothing() {
+        let at = DateTime::from_timestamp_nanos(1_764_000_000_123_456_789);
+        let mut headers = FieldTable::default();
+        set_published_at(&mut headers, at);
+        assert_eq!(
+            publish_time(Some(&headers), Some(1)),
+            Some((at, QueueWaitPrecision::Nanoseconds))
+        );
+        let seconds = DateTime::from_timestamp(1_764_000_000, 0);
+        assert_eq!(
+            publish_time(None, Some(1_764_000_000)),
+            seconds.map(|s| (s, QueueWaitPrecision::Seconds))
+        );
+        assert_eq!(publish_time(Some(&FieldTable::default()), None), None);
+        assert_eq!(publish_time(None, Some(u64::MAX)), None);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The HTTP API's contract: validation with precise problem details, problems and their
 //! versions, the internal test-case endpoint, languages, health, OpenAPI, long polling.
 
-use e2e_tests::{binaries, TestBed, TestBedOptions};
-use serde_json::{json, Value};
+use e2e_tests::{TestBed, TestBedOptions, binaries};
+use serde_json::{Value, json};
 
 fn fields(body: &Value) -> Vec<String> {
     body["errors"]
@@ -138,10 +138,12 @@ async fn bad_submissions_get_precise_problem_details() -> anyhow::Result<()> {
         headers.get("content-type").and_then(|v| v.to_str().ok()),
         Some("application/problem+json")
     );
-    assert!(answer["detail"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("EOF"));
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("EOF")
+    );
     let (status, _, answer) = client
         .post(
             "/api/v1/submissions",
@@ -149,18 +151,22 @@ async fn bad_submissions_get_precise_problem_details() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["detail"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("time_limit_ms"));
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("time_limit_ms")
+    );
     let (status, _, answer) = client
         .post("/api/v1/submissions", &inline(json!({"priority": 1})))
         .await?;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["detail"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("priority"));
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("priority")
+    );
 
     // Bytes that are not UTF-8, NUL characters, and bodies past the size cap.
     let (status, _, answer) = client
@@ -177,10 +183,12 @@ async fn bad_submissions_get_precise_problem_details() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 422, "{answer}");
-    assert!(answer["detail"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("NUL"));
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("NUL")
+    );
     let huge = vec![b' '; 18 * 1024 * 1024];
     // A client of its own: the server closes a connection whose body it refused to read.
     let oversize = bed.client_with(Some(&bed.settings.tokens.clients[0]));
@@ -335,9 +343,11 @@ async fn problems_languages_health_and_openapi() -> anyhow::Result<()> {
         "held until wait_ms"
     );
     assert!(view["timings"]["published_at"].is_string(), "{view}");
-    assert!(view["timings"]["api_ms"]
-        .as_f64()
-        .is_some_and(|ms| ms >= 0.0));
+    assert!(
+        view["timings"]["api_ms"]
+            .as_f64()
+            .is_some_and(|ms| ms >= 0.0)
+    );
     Ok(())
 }
 
@@ -679,5 +689,58 @@ async fn every_error_is_a_problem_and_the_contract_holds() -> anyhow::Result<()>
         cache.starts_with("private") && cache.contains("immutable"),
         "{cache}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_is_judging_while_a_worker_has_it() -> anyhow::Result<()> {
+    let bed = TestBed::start(
+        binaries!(),
+        "judging",
+        TestBedOptions {
+            api_env: vec![("RATE_LIMIT_PER_SECOND", "0".into())],
+            ..Default::default()
+        },
+    )
+    .await?;
+    // Runs into its time limit (1 s, scaled for Python): long enough to be seen being judged.
+    let accepted = bed
+        .client
+        .submit(
+            &json!({"language": "python3", "source": "while True:\n    pass\n",
+                        "time_limit_ms": 1000, "memory_limit_mb": 64,
+                        "testcases": [{"input": "", "output": ""}]}),
+        )
+        .await?;
+    assert_eq!(accepted["status"], "queued", "{accepted}");
+    let id = accepted["id"].as_str().unwrap_or_default().to_string();
+    let deadline = tokio::time::Instant::now() + e2e_tests::PATIENCE;
+    let mut seen = vec!["queued".to_string()];
+    let mut judging_view = Value::Null;
+    loop {
+        let (status, _, view) = bed.client.get(&format!("/api/v1/submissions/{id}")).await?;
+        assert_eq!(status, 200, "{view}");
+        let now = view["status"].as_str().unwrap_or_default().to_string();
+        if seen.last() != Some(&now) {
+            if now == "judging" {
+                judging_view = view.clone();
+            }
+            seen.push(now.clone());
+        }
+        if now == "done" {
+            assert_eq!(view["verdict"], "TimeLimitExceeded", "{view}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "stuck: {view}");
+        // Polling, as a client would; the statuses are what is under test.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, ["queued", "judging", "done"]);
+    assert!(judging_view["worker_id"].is_string(), "{judging_view}");
+    assert!(
+        judging_view["timings"]["consumed_at"].is_string(),
+        "{judging_view}"
+    );
+    assert!(judging_view["verdict"].is_null(), "{judging_view}");
     Ok(())
 }

@@ -5,7 +5,7 @@
 use e2e_tests::tcp_proxy::TcpProxy;
 use e2e_tests::{AMQP_URL, PATIENCE, TestBed, TestBedOptions, binaries};
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use messaging::contract::SCHEMA_VERSION;
@@ -44,6 +44,24 @@ async fn first_messages(queue: &str, n: usize) -> anyhow::Result<Vec<Vec<u8>>> {
     }
     let _ = connection.close(200, "done".into()).await;
     Ok(bodies)
+}
+
+/// How many messages `queue` holds now.
+async fn queue_depth(queue: &str) -> anyhow::Result<u32> {
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let _ = connection.close(200, "done".into()).await;
+    Ok(declared.message_count())
 }
 
 async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) -> anyhow::Result<()> {
@@ -332,5 +350,184 @@ async fn judging_goes_on_when_the_otlp_endpoint_is_unreachable() -> anyhow::Resu
         let done = bed.client.wait_done(&id).await?;
         assert_eq!(done["verdict"], "Accepted");
     }
+    Ok(())
+}
+
+/// Runs `judge-worker replay-dead-letters` and returns its JSON log lines.
+async fn replay_dead_letters(bed: &TestBed) -> anyhow::Result<Vec<Value>> {
+    let replay = tokio::process::Command::new(bed.binaries.worker)
+        .env_clear()
+        .env("AMQP_URL", &bed.settings.amqp_url)
+        .env("QUEUE_PREFIX", bed.env.prefix())
+        .env("LOG_FORMAT", "json")
+        .arg("replay-dead-letters")
+        .output()
+        .await?;
+    let log = String::from_utf8_lossy(&replay.stdout).to_string();
+    anyhow::ensure!(replay.status.success(), "replay failed: {log}");
+    Ok(log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_replay_cannot_fix_stay_put_and_the_replay_says_why() -> anyhow::Result<()> {
+    let bed = TestBed::start(binaries!(), "unfixable", TestBedOptions::default()).await?;
+    let topology = bed.env.topology();
+    // A submission no worker can read, and a result for a submission that does not exist.
+    publish_raw(
+        &topology.exchange,
+        "judge.submission",
+        b"{\"not\": \"a submission\"}",
+    )
+    .await?;
+    let orphan = json!({
+        "schema_version": SCHEMA_VERSION, "submission_id": "01a217a0-61d6-709e-9ad7-b0acb38305b1",
+        "verdict": "Accepted", "compile_output": "", "results": [],
+        "timings": {"consumed_at": "2026-12-02T10:00:00Z", "judged_at": "2026-12-02T10:00:01Z",
+                    "testcase_fetch_ms": 0.0, "compile_ms": 0.0, "run_ms": 0.0},
+        "worker_id": "elsewhere@1"});
+    publish_raw(
+        &topology.exchange,
+        "judge.result",
+        &serde_json::to_vec(&orphan)?,
+    )
+    .await?;
+    let refused = |v: &Value| {
+        v["message"] == "result for an unknown submission; sending it to the dead-letter queue"
+    };
+    assert!(
+        bed.api
+            .process
+            .wait_for_log(PATIENCE, refused)
+            .await
+            .is_some()
+    );
+    assert!(
+        bed.worker
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no worker"))?
+            .process
+            .wait_for_log(PATIENCE, |v| v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("undecodable submission message")))
+            .await
+            .is_some()
+    );
+
+    // Twice: the second replay must not find them anywhere but where the first left them.
+    for pass in 1..=2 {
+        let log = replay_dead_letters(&bed).await?;
+        let kept: Vec<&str> = log
+            .iter()
+            .filter(|v| v["message"] == "dead letter kept: replaying cannot fix it")
+            .filter_map(|v| v["fields"]["reason"].as_str())
+            .collect();
+        assert_eq!(kept.len(), 2, "pass {pass}: {log:?}");
+        assert!(
+            kept.iter()
+                .any(|r| r.contains("not a valid judge.submission message")),
+            "pass {pass}: {kept:?}"
+        );
+        assert!(
+            kept.iter()
+                .any(|r| r.contains("its submission does not exist")),
+            "pass {pass}: {kept:?}"
+        );
+        let report = log
+            .iter()
+            .find(|v| v["message"] == "dead letters replayed")
+            .ok_or_else(|| anyhow::anyhow!("no replay report in {log:?}"))?;
+        assert_eq!(report["fields"]["replayed"], "{}", "pass {pass}: {report}");
+        assert_eq!(report["fields"]["kept"], 2, "pass {pass}: {report}");
+    }
+    // Both are still in the dead-letter queue, and the API saw the orphan result only once.
+    assert_eq!(queue_depth(&topology.dead_letter_queue).await?, 2);
+    assert_eq!(queue_depth(&topology.result_queue).await?, 0);
+    assert_eq!(
+        bed.api
+            .process
+            .json_logs()
+            .iter()
+            .filter(|v| refused(v))
+            .count(),
+        1
+    );
+    Ok(())
+}
+
+async fn publish_with(
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> anyhow::Result<()> {
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        )
+        .await?
+        .await?;
+    let _ = connection.close(200, "done".into()).await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_without_a_publish_time_gets_a_coarse_or_unknown_queue_wait_never_zero()
+-> anyhow::Result<()> {
+    let bed = TestBed::start(
+        binaries!(),
+        "nopubtime",
+        TestBedOptions {
+            no_worker: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let topology = bed.env.topology();
+    let coarse = bed.client.submit(&inline_submission()).await?;
+    let unknown = bed.client.submit(&inline_submission()).await?;
+    // As a producer outside this project would send them: one with only the AMQP timestamp
+    // (whole seconds), one with no publish time at all.
+    let bodies = first_messages(&topology.submission_queue, 2).await?;
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    for body in &bodies {
+        let message = SubmissionMessage::decode(body)?;
+        let properties = BasicProperties::default().with_delivery_mode(2);
+        let properties = if message.submission_id.to_string() == coarse["id"] {
+            properties.with_timestamp(now)
+        } else {
+            properties
+        };
+        publish_with(&topology.exchange, "judge.submission", body, properties).await?;
+    }
+    let _worker = bed.start_worker().await?;
+    let exact = bed.client.submit(&inline_submission()).await?;
+
+    let view = |accepted: &Value| accepted["id"].as_str().unwrap_or_default().to_string();
+    let coarse = bed.client.wait_done(&view(&coarse)).await?;
+    let unknown = bed.client.wait_done(&view(&unknown)).await?;
+    let exact = bed.client.wait_done(&view(&exact)).await?;
+    for done in [&coarse, &unknown, &exact] {
+        assert_eq!(done["verdict"], "Accepted", "{done}");
+    }
+    let wait = |v: &Value| v["timings"]["queue_wait_ms"].clone();
+    let precision = |v: &Value| v["timings"]["queue_wait_precision"].clone();
+    assert_eq!(precision(&coarse), "s", "{coarse}");
+    assert!(
+        wait(&coarse).as_f64().is_some_and(|ms| ms >= 0.0),
+        "{coarse}"
+    );
+    assert_eq!(precision(&unknown), Value::Null, "{unknown}");
+    assert_eq!(wait(&unknown), Value::Null, "{unknown}");
+    assert_eq!(precision(&exact), "ns", "{exact}");
+    assert!(wait(&exact).as_f64().is_some_and(|ms| ms > 0.0), "{exact}");
     Ok(())
 }

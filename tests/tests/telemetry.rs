@@ -89,6 +89,7 @@ const ATTRIBUTE_TYPES: &[(&str, &str)] = &[
     ("sandbox.kind", "string"),
     ("sandbox.termination", "string"),
     ("error.type", "string"),
+    ("judge.queue_wait_precision", "string"),
 ];
 
 fn assert_attribute_types(spans: &[ReceivedSpan]) {

@@ -11,7 +11,7 @@ use crate::state::AppState;
 use axum::Extension;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use messaging::TestcaseResult;
+use messaging::{QueueWaitPrecision, TestcaseResult};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -28,11 +28,30 @@ pub struct WaitQuery {
     pub wait_ms: Option<u64>,
 }
 
+/// Where a submission is: `queued` (accepted, waiting for a judge), `judging` (a worker has
+/// taken it; advisory, a fast verdict may skip it), `done` (the verdict is stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SubmissionStatus {
+    Queued,
+    Judging,
+    Done,
+}
+
+impl SubmissionStatus {
+    fn from_column(s: &str) -> Self {
+        match s {
+            "done" => SubmissionStatus::Done,
+            "judging" => SubmissionStatus::Judging,
+            _ => SubmissionStatus::Queued,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubmissionView {
     pub id: Uuid,
-    /// `queued` until a judge's result is stored, then `done`.
-    pub status: String,
+    pub status: SubmissionStatus,
     pub verdict: Option<String>,
     pub language: String,
     pub problem_id: Option<i64>,
@@ -62,8 +81,11 @@ pub struct Timings {
     pub stored_at: Option<DateTime<Utc>>,
     /// Accepting the request until the broker confirmed the message.
     pub api_ms: Option<f64>,
-    /// Published until a worker received it.
+    /// Published until a worker received it; null when the message carried no publish time.
     pub queue_wait_ms: Option<f64>,
+    /// How finely `queue_wait_ms` is known: `ns` (the `x-published-at-ns` header) or `s` (only
+    /// the AMQP `timestamp`, whole seconds).
+    pub queue_wait_precision: Option<QueueWaitPrecision>,
     pub testcase_fetch_ms: Option<f64>,
     pub compile_ms: Option<f64>,
     pub run_ms: Option<f64>,
@@ -93,6 +115,7 @@ struct SubmissionRow {
     judged_at: Option<DateTime<Utc>>,
     stored_at: Option<DateTime<Utc>>,
     queue_wait_ms: Option<f64>,
+    queue_wait_precision: Option<String>,
     testcase_fetch_ms: Option<f64>,
     compile_ms: Option<f64>,
     run_ms: Option<f64>,
@@ -154,7 +177,7 @@ async fn load(state: &AppState, id: Uuid) -> Result<SubmissionRow, ApiError> {
     sqlx::query_as::<_, SubmissionRow>(
         "SELECT id, owner, status, verdict, language, problem_id, problem_version, compile_output, \
          results, error, worker_id, trace_id, trace_sampled, accepted_at, published_at, consumed_at, judged_at, \
-         stored_at, queue_wait_ms, testcase_fetch_ms, compile_ms, run_ms \
+         stored_at, queue_wait_ms, queue_wait_precision, testcase_fetch_ms, compile_ms, run_ms \
          FROM submissions WHERE id = $1",
     )
     .bind(id)
@@ -178,6 +201,10 @@ fn view(state: &AppState, row: SubmissionRow) -> SubmissionView {
         stored_at: row.stored_at,
         api_ms: millis_between(accepted, row.published_at),
         queue_wait_ms: row.queue_wait_ms,
+        queue_wait_precision: row
+            .queue_wait_precision
+            .as_deref()
+            .and_then(QueueWaitPrecision::parse),
         testcase_fetch_ms: row.testcase_fetch_ms,
         compile_ms: row.compile_ms,
         run_ms: row.run_ms,
@@ -186,7 +213,7 @@ fn view(state: &AppState, row: SubmissionRow) -> SubmissionView {
     };
     SubmissionView {
         id: row.id,
-        status: row.status,
+        status: SubmissionStatus::from_column(&row.status),
         verdict: row.verdict,
         language: row.language,
         problem_id: row.problem_id,
