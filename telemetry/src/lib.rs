@@ -219,6 +219,11 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
         tracing_opentelemetry::layer()
             .with_tracer(tracer)
             .with_error_records_to_exceptions(true)
+            // busy/idle time costs two clock reads per poll of every span's future, and the
+            // thread a span ended on says nothing on an async runtime; code location stays
+            // (it leads from a span to its code).
+            .with_tracked_inactivity(false)
+            .with_threads(false)
             .with_filter(filter(&directives, &EXPORT_PATH_CRATES))
             .boxed(),
     );

@@ -55,11 +55,7 @@ const ATTRIBUTE_TYPES: &[(&str, &str)] = &[
     ("judge.delivery_count", "int"),
     ("judge.queue_wait_ms", "double"),
     // Added by tracing-opentelemetry to every span.
-    ("busy_ns", "int"),
-    ("idle_ns", "int"),
-    ("thread.id", "int"),
     ("code.line.number", "int"),
-    ("thread.name", "string"),
     ("code.file.path", "string"),
     ("code.module.name", "string"),
     ("target", "string"),
