@@ -10,7 +10,6 @@
 //! which case every caller is let in (and the log says so, loudly).
 
 use crate::problem_details::ApiError;
-use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -18,7 +17,7 @@ use axum::response::Response;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Who is calling.
@@ -224,12 +223,12 @@ impl AccessPolicy {
     }
 }
 
-async fn require(state: AppState, role: Role, mut request: Request, next: Next) -> Response {
+async fn require(policy: &AccessPolicy, role: Role, mut request: Request, next: Next) -> Response {
     let header = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match state.access.authorize(header, role) {
+    match policy.authorize(header, role) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
@@ -239,27 +238,27 @@ async fn require(state: AppState, role: Role, mut request: Request, next: Next) 
 }
 
 pub async fn require_client(
-    State(state): State<AppState>,
+    State(policy): State<Arc<AccessPolicy>>,
     request: Request,
     next: Next,
 ) -> Response {
-    require(state, Role::Client, request, next).await
+    require(&policy, Role::Client, request, next).await
 }
 
 pub async fn require_admin(
-    State(state): State<AppState>,
+    State(policy): State<Arc<AccessPolicy>>,
     request: Request,
     next: Next,
 ) -> Response {
-    require(state, Role::Admin, request, next).await
+    require(&policy, Role::Admin, request, next).await
 }
 
 pub async fn require_worker(
-    State(state): State<AppState>,
+    State(policy): State<Arc<AccessPolicy>>,
     request: Request,
     next: Next,
 ) -> Response {
-    require(state, Role::Worker, request, next).await
+    require(&policy, Role::Worker, request, next).await
 }
 
 /// Requests a client may make: `burst` at once, refilled at `per_second`.

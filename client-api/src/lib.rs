@@ -1,28 +1,31 @@
 //! client-api: the HTTP API of the grading pipeline.
 //!
-//! Requests come in through [`routes`]; a submission is written by [`submission_store`] with
-//! an outbox row and sent by [`submission_publisher`] (or later by [`outbox_relay`]); the
-//! [`started_consumer`] marks it `judging` when a worker takes it, and its verdict comes back
-//! through [`result_consumer`], which wakes waiting requests via [`completions`].
-//! [`startup`] assembles it all from a [`config::Config`].
+//! Requests come in through [`routes`]. A submission is parsed into a [`domain`] type, stored
+//! with its outbox row ([`db::submissions`], [`outbox`]) and sent by [`submission_publisher`]
+//! through [`outbox::publish_pending`] — or later by the outbox relay. The
+//! [`started_consumer`] marks it `judging` when a worker takes it; its verdict comes back
+//! through [`result_consumer`], which wakes waiting requests via [`completions`]. Every SQL
+//! statement lives in [`db`] or [`outbox`]; request and response bodies are the
+//! `api_contract` crate's. [`startup`] assembles it all from a [`config::Config`].
 
-pub mod access;
-pub mod broker;
-pub mod completions;
+mod access;
+mod broker;
+mod completions;
 pub mod config;
-pub mod db;
+mod db;
+/// Public for the fuzz targets, which check exactly what the handlers check.
 pub mod domain;
-pub mod http_telemetry;
+mod http_telemetry;
+/// Public for the stack tests, which read the instruments the API creates.
 pub mod metrics;
-pub mod outbox_relay;
-pub mod problem_details;
-pub mod result_consumer;
-pub mod routes;
-pub mod started_consumer;
+mod outbox;
+mod problem_details;
+mod result_consumer;
+mod routes;
+mod started_consumer;
 pub mod startup;
-pub mod state;
-pub mod submission_publisher;
-pub mod submission_store;
+mod state;
+mod submission_publisher;
 
 use clap::Parser;
 

@@ -2,27 +2,14 @@
 //! query) whose rejections use the same shape, as do unknown routes (404) and wrong methods
 //! (405): a client never has to parse two error formats.
 
-use crate::domain::FieldError;
+use api_contract::FieldError;
+pub use api_contract::ProblemDetails;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-
-/// The body of every error response.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProblemDetails {
-    /// A URI naming the kind of problem.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// The invalid fields, for validation problems.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
-}
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]

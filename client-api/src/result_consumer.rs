@@ -1,24 +1,25 @@
 //! `process judge.result`: stores verdicts as the judges report them.
 //!
-//! Each result is finalized (`submission.finalize`) and acknowledged only after the database
+//! Each result is finalized (`submission.finalize`, in `db::submissions`) and acknowledged only after the database
 //! committed it, so a crash loses nothing: the broker redelivers. Finalizing is idempotent by
 //! submission id: a duplicate or late result for a finished submission changes nothing. An
 //! undecodable message is rejected to the dead-letter queue. While the database is down, a
 //! result is held (unacknowledged) and retried, instead of burning its delivery attempts.
 
+use crate::db::submissions::{self, Finalized};
 use crate::state::AppState;
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
+use messaging::backoff::Backoff;
 use messaging::consume::{ConsumerError, keep_consuming};
 use messaging::instrumentation::{MessagingMetrics, continue_from_producer};
 use messaging::semconv::{self, span};
 use messaging::topology::RESULT_ROUTING_KEY;
-use messaging::{QueueWaitPrecision, ResultMessage, trace_headers};
+use messaging::{ResultMessage, trace_headers};
 use opentelemetry::KeyValue;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -168,27 +169,21 @@ async fn handle_delivery(state: &AppState, delivery: lapin::message::Delivery, d
         .record(started.elapsed().as_secs_f64(), &base_attributes);
 }
 
-enum Finalized {
-    Stored {
-        accepted_at: DateTime<Utc>,
-        stored_at: DateTime<Utc>,
-    },
-    Duplicate,
-    UnknownSubmission,
-}
-
 async fn finalize_with_retry(
     state: &AppState,
     message: &ResultMessage,
 ) -> Result<Finalized, sqlx::Error> {
     let deadline = Instant::now() + FINALIZE_RETRY_FOR;
-    let mut pause = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
-        match finalize(state, message).await {
-            Err(e) if is_transient(&e) && Instant::now() + pause < deadline => {
+        match submissions::finalize(&state.pool, message).await {
+            Err(e) if is_transient(&e) => {
+                let pause = backoff.next_delay();
+                if Instant::now() + pause >= deadline {
+                    return Err(e);
+                }
                 tracing::warn!(error = %e, "database unavailable while finalizing; retrying");
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
             }
             other => return other,
         }
@@ -203,64 +198,4 @@ fn is_transient(e: &sqlx::Error) -> bool {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Protocol(_)
     )
-}
-
-/// `submission.finalize`: stores the verdict once; later results for the same submission
-/// change nothing — except that a `ServerError` (the judge could not judge) is replaced when
-/// a replayed submission is judged after all.
-async fn finalize(state: &AppState, message: &ResultMessage) -> Result<Finalized, sqlx::Error> {
-    let finalize_span = tracing::info_span!(
-        span::SUBMISSION_FINALIZE,
-        otel.kind = "internal",
-        db.system.name = "postgresql",
-        db.operation.name = "UPDATE",
-        db.collection.name = "submissions",
-        submission.id = %message.submission_id,
-        judge.verdict = message.verdict.as_str(),
-    );
-    async {
-        let t = &message.timings;
-        let stored: Option<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-            "UPDATE submissions SET status = 'done', verdict = $2, compile_output = $3, \
-             results = $4, error = $5, worker_id = $6, consumed_at = $7, judged_at = $8, \
-             stored_at = clock_timestamp(), queue_wait_ms = $9, testcase_fetch_ms = $10, \
-             compile_ms = $11, run_ms = $12, published_at = COALESCE(published_at, $13), \
-             queue_wait_precision = $14 \
-             WHERE id = $1 AND (status <> 'done' OR verdict = 'ServerError') \
-             RETURNING accepted_at, stored_at",
-        )
-        .bind(message.submission_id)
-        .bind(message.verdict.as_str())
-        .bind(&message.compile_output)
-        .bind(sqlx::types::Json(&message.results))
-        .bind(message.error.as_deref())
-        .bind(&message.worker_id)
-        .bind(t.consumed_at)
-        .bind(t.judged_at)
-        .bind(t.queue_wait_ms)
-        .bind(t.testcase_fetch_ms)
-        .bind(t.compile_ms)
-        .bind(t.run_ms)
-        .bind(t.published_at)
-        .bind(t.queue_wait_precision.map(QueueWaitPrecision::as_str))
-        .fetch_optional(&state.pool)
-        .await?;
-        if let Some((accepted_at, stored_at)) = stored {
-            return Ok(Finalized::Stored {
-                accepted_at,
-                stored_at,
-            });
-        }
-        let exists: Option<(String,)> =
-            sqlx::query_as("SELECT status FROM submissions WHERE id = $1")
-                .bind(message.submission_id)
-                .fetch_optional(&state.pool)
-                .await?;
-        Ok(match exists {
-            Some(_) => Finalized::Duplicate,
-            None => Finalized::UnknownSubmission,
-        })
-    }
-    .instrument(finalize_span)
-    .await
 }

@@ -5,6 +5,7 @@
 //! update only moves `queued` to `judging`, so a started event that arrives after the verdict
 //! (the two travel on different queues) changes nothing.
 
+use crate::db::submissions;
 use crate::state::AppState;
 use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
@@ -61,7 +62,7 @@ async fn consume(state: &AppState, shutdown: &CancellationToken) -> Result<(), C
         };
         match StartedMessage::decode(&delivery.data) {
             Ok(event) => {
-                if let Err(e) = mark_judging(state, &event).await {
+                if let Err(e) = submissions::mark_judging(&state.pool, &event).await {
                     tracing::warn!(submission.id = %event.submission_id, error = %e, "cannot mark the submission judging; it shows `queued` until its verdict");
                 }
             }
@@ -70,19 +71,5 @@ async fn consume(state: &AppState, shutdown: &CancellationToken) -> Result<(), C
         let _ = delivery.acker.ack(BasicAckOptions::default()).await;
     }
     let _ = connection.close(200, "shutting down".into()).await;
-    Ok(())
-}
-
-/// `queued` → `judging`, with who took it and when; nothing else changes.
-async fn mark_judging(state: &AppState, event: &StartedMessage) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE submissions SET status = 'judging', worker_id = $2, consumed_at = $3 \
-         WHERE id = $1 AND status = 'queued'",
-    )
-    .bind(event.submission_id)
-    .bind(&event.worker_id)
-    .bind(event.consumed_at)
-    .execute(&state.pool)
-    .await?;
     Ok(())
 }

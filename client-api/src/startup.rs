@@ -9,7 +9,7 @@ use crate::completions::Completions;
 use crate::config::Config;
 use crate::db::{DatabaseError, connect_and_migrate};
 use crate::metrics::ApiMetrics;
-use crate::outbox_relay::run_outbox_relay;
+use crate::outbox::run_outbox_relay;
 use crate::result_consumer::run_result_consumer;
 use crate::routes::router;
 use crate::started_consumer::run_started_consumer;
@@ -122,10 +122,6 @@ impl Application {
             address,
             state,
         })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.address.port()
     }
 
     /// Serves until `shutdown` resolves, then stops accepting requests, lets in-flight ones

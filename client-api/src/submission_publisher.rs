@@ -1,8 +1,9 @@
-//! `publish judge.submission`: sends a stored submission to the judges and settles its outbox
-//! row. Used by the request that accepted the submission and by the outbox relay.
+//! `publish judge.submission` and `confirm judge.submission`: sends a stored submission to
+//! the judges. Called through `outbox::publish_pending`, which settles the outbox row.
 
 use crate::broker::{Broker, BrokerError};
 use crate::metrics::ApiMetrics;
+use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use lapin::types::FieldTable;
 use messaging::contract::SUBMISSION_TYPE;
@@ -11,8 +12,6 @@ use messaging::publish::Outgoing;
 use messaging::semconv::{self, BrokerEndpoint, span};
 use messaging::topology::SUBMISSION_ROUTING_KEY;
 use messaging::{SubmissionMessage, trace_headers};
-use sqlx::PgPool;
-use std::time::Duration;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Everything publishing needs.
@@ -22,7 +21,15 @@ pub struct SubmissionPublisher<'a> {
     pub metrics: &'a ApiMetrics,
 }
 
-impl SubmissionPublisher<'_> {
+impl<'a> SubmissionPublisher<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        SubmissionPublisher {
+            broker: &state.broker,
+            endpoint: &state.broker_endpoint,
+            metrics: &state.metrics,
+        }
+    }
+
     /// Publishes `message` with confirm under a PRODUCER span, child of the current span or of
     /// `parent` (a context stored with an outbox row). Returns the publish time written into
     /// `x-published-at-ns`.
@@ -84,40 +91,4 @@ impl SubmissionPublisher<'_> {
         }
         outcome.map(|()| published_at)
     }
-}
-
-/// The broker confirmed the message: the outbox row is done.
-pub async fn mark_published(
-    pool: &PgPool,
-    id: uuid::Uuid,
-    published_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "WITH settled AS (DELETE FROM outbox WHERE submission_id = $1) \
-         UPDATE submissions SET published_at = COALESCE(published_at, $2) WHERE id = $1",
-    )
-    .bind(id)
-    .bind(published_at)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Publishing failed: let the relay retry the row after `retry_in`.
-pub async fn release_claim(
-    pool: &PgPool,
-    id: uuid::Uuid,
-    retry_in: Duration,
-    error: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), \
-         attempts = attempts + 1, last_error = $3 WHERE submission_id = $1",
-    )
-    .bind(id)
-    .bind(retry_in.as_secs_f64())
-    .bind(error)
-    .execute(pool)
-    .await?;
-    Ok(())
 }

@@ -1,13 +1,19 @@
-//! Validated input. Handlers parse request bodies into these types; past that point the rest of
-//! the code can rely on them (a `SourceCode` is never empty or oversize, a `TimeLimit` is in
-//! bounds, a language id is in the table).
+//! Validated input. Handlers parse request bodies into these types
+//! ([`NewSubmission::parse`], [`NewProblem::parse`]); past that point the rest of the code can
+//! rely on them (a `SourceCode` is never blank or oversize, a `TimeLimit` is in bounds, a
+//! language id is in the table).
 
 pub mod limits;
+mod problem;
 mod source;
+mod submission;
 pub mod testcases;
 
+pub use api_contract::FieldError;
 pub use limits::{MemoryLimit, TimeLimit};
+pub use problem::{MAX_TITLE_CHARS, NewProblem};
 pub use source::{MAX_SOURCE_CHARS, SourceCode};
+pub use submission::{JudgedAgainst, NewSubmission};
 pub use testcases::TestcaseSet;
 
 /// The rule for free text (a source, a title) as a JSON Schema pattern, so the OpenAPI
@@ -33,49 +39,4 @@ pub fn check_text(field: &str, text: &str, max_chars: usize) -> Result<(), Field
         ));
     }
     Ok(())
-}
-
-/// serde helpers for integer fields: JSON Schema's `integer` includes `185.0`, so a number
-/// with a zero fraction is accepted as the integer it is; `185.5` is not an integer.
-pub mod json_integer {
-    use serde::{Deserialize, Deserializer, de::Error};
-
-    fn from_number<E: Error>(n: serde_json::Number) -> Result<i64, E> {
-        if let Some(i) = n.as_i64() {
-            return Ok(i);
-        }
-        match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => {
-                Ok(f as i64)
-            }
-            _ => Err(E::custom(format!("expected an integer, got {n}"))),
-        }
-    }
-
-    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-        from_number(serde_json::Number::deserialize(d)?)
-    }
-
-    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-        Option::<serde_json::Number>::deserialize(d)?
-            .map(from_number)
-            .transpose()
-    }
-}
-
-/// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    /// JSON path of the field (`source`, `testcases[2].output`).
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
 }

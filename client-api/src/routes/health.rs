@@ -24,16 +24,12 @@ pub async fn healthz() -> &'static str {
     (status = 200, description = "Database and broker reachable", body = Readiness),
     (status = 503, description = "A dependency is down", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let database = match tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(&state.pool),
-    )
-    .await
-    {
-        Ok(Ok(_)) => "ok".to_string(),
-        Ok(Err(e)) => format!("down: {e}"),
-        Err(_) => "down: no answer within 2s".to_string(),
-    };
+    let database =
+        match tokio::time::timeout(Duration::from_secs(2), crate::db::ping(&state.pool)).await {
+            Ok(Ok(_)) => "ok".to_string(),
+            Ok(Err(e)) => format!("down: {e}"),
+            Err(_) => "down: no answer within 2s".to_string(),
+        };
     let broker = match state.broker.ready().await {
         Ok(()) => "ok".to_string(),
         Err(e) => format!("down: {e}"),

@@ -4,12 +4,12 @@
 //! good — privately: test cases are secret (hidden test cases), so no shared cache may keep
 //! them; without a version the latest is returned and must not be cached.
 
+use crate::db::problems;
 use crate::problem_details::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use messaging::Testcase;
 use messaging::contract::TestcaseBundle;
 use serde::Deserialize;
 
@@ -35,26 +35,7 @@ pub async fn get_testcases(
             "invalid query: version starts at 1".into(),
         ));
     }
-    let row: Option<(i32, sqlx::types::Json<Vec<Testcase>>)> = match query.version {
-        Some(version) => {
-            sqlx::query_as(
-                "SELECT version, testcases FROM problem_testcases WHERE problem_id = $1 AND version = $2",
-            )
-            .bind(id)
-            .bind(version)
-            .fetch_optional(&state.pool)
-            .await?
-        }
-        None => {
-            sqlx::query_as(
-                "SELECT t.version, t.testcases FROM problems p JOIN problem_testcases t \
-                 ON t.problem_id = p.id AND t.version = p.version WHERE p.id = $1",
-            )
-            .bind(id)
-            .fetch_optional(&state.pool)
-            .await?
-        }
-    };
+    let row = problems::testcases(&state.pool, id, query.version).await?;
     let (version, testcases) = row.ok_or_else(|| match query.version {
         Some(v) => ApiError::NotFound(format!("problem {id} has no test-case version {v}")),
         None => ApiError::NotFound(format!("no problem with id {id}")),
@@ -69,7 +50,7 @@ pub async fn get_testcases(
         ApiJson(TestcaseBundle {
             problem_id: id,
             version,
-            testcases: testcases.0,
+            testcases,
         }),
     ))
 }

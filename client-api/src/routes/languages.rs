@@ -1,21 +1,9 @@
 //! `GET /api/v1/languages`: what can be submitted.
 
 use crate::state::AppState;
+use api_contract::LanguageView;
 use axum::Json;
 use axum::extract::State;
-use serde::Serialize;
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LanguageView {
-    /// The id to put in a submission's `language`.
-    pub id: String,
-    pub name: String,
-    pub source_file: String,
-    /// Time limit = user limit × factor + extra (ms), per test case.
-    pub time_factor: f64,
-    pub time_extra_ms: u64,
-    pub memory_extra_mb: u64,
-}
 
 #[utoipa::path(get, path = "/api/v1/languages", responses((status = 200, body = [LanguageView])))]
 pub async fn list_languages(State(state): State<AppState>) -> Json<Vec<LanguageView>> {

@@ -8,11 +8,6 @@ mod openapi;
 mod problems;
 mod submit;
 
-pub use openapi::ApiDoc;
-/// Request bodies, public so the fuzz targets decode exactly what the handlers decode.
-pub use problems::{CreateProblem, ReplaceTestcases};
-pub use submit::SubmitRequest;
-
 use crate::access::{require_admin, require_client, require_worker};
 use crate::http_telemetry::trace_http;
 use crate::state::AppState;
@@ -31,7 +26,7 @@ pub fn router(state: AppState) -> Router {
             get(get_submission::get_submission),
         )
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.access.clone(),
             require_client,
         ));
     let admin = Router::new()
@@ -42,7 +37,7 @@ pub fn router(state: AppState) -> Router {
             put(problems::replace_testcases),
         )
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.access.clone(),
             require_admin,
         ));
     let worker = Router::new()
@@ -51,7 +46,7 @@ pub fn router(state: AppState) -> Router {
             get(internal_testcases::get_testcases),
         )
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.access.clone(),
             require_worker,
         ));
     Router::new()

@@ -145,7 +145,7 @@ fn request_schemas(languages: &[&str]) -> Value {
             "type": "object", "additionalProperties": false,
             "required": ["title", "time_limit_ms", "memory_limit_mb", "testcases"],
             "properties": {
-                "title": text(super::problems::MAX_TITLE_CHARS, "The problem's title."),
+                "title": text(crate::domain::MAX_TITLE_CHARS, "The problem's title."),
                 "time_limit_ms": time,
                 "memory_limit_mb": memory,
                 "testcases": testcases(),

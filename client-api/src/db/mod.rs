@@ -1,4 +1,9 @@
 //! The database: created if missing, migrated at start-up, reached through a bounded pool.
+//! Each table's statements live in one module: [`submissions`], [`problems`], and the
+//! outbox's in `crate::outbox`.
+
+pub mod problems;
+pub mod submissions;
 
 use sqlx::Postgres;
 use sqlx::migrate::MigrateDatabase;
@@ -43,4 +48,9 @@ pub async fn connect_and_migrate(url: &str) -> Result<PgPool, DatabaseError> {
         .map_err(DatabaseError::Connect)?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Whether the database answers (for `/readyz`).
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }
