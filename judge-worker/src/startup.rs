@@ -21,7 +21,6 @@ const STALE_CGROUP_PREFIX: &str = "judge-sandbox-";
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +73,6 @@ pub struct Application {
     worker: Arc<Worker>,
     work_root: PathBuf,
     remove_work_root: bool,
-    pub consuming: Arc<AtomicBool>,
 }
 
 impl Application {
@@ -141,18 +139,13 @@ impl Application {
             worker: Arc::new(worker),
             work_root,
             remove_work_root,
-            consuming: Arc::new(AtomicBool::new(false)),
         })
     }
 
     /// Judges until `shutdown` resolves, then drains in-flight submissions.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let stop = CancellationToken::new();
-        let consumer = tokio::spawn(run_submission_consumer(
-            self.worker.clone(),
-            stop.clone(),
-            self.consuming.clone(),
-        ));
+        let consumer = tokio::spawn(run_submission_consumer(self.worker.clone(), stop.clone()));
         shutdown.await;
         tracing::info!("shutdown requested");
         stop.cancel();

@@ -15,7 +15,7 @@ use messaging::consume::{ConsumerError, keep_consuming};
 use messaging::semconv;
 use messaging::topology::SUBMISSION_ROUTING_KEY;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -23,23 +23,18 @@ use tokio_util::sync::CancellationToken;
 /// How long in-flight judges may take to finish after a shutdown request.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Consumes until `shutdown` is cancelled. `consuming` is true while attached to the queue.
-pub async fn run_submission_consumer(
-    worker: Arc<Worker>,
-    shutdown: CancellationToken,
-    consuming: Arc<AtomicBool>,
-) {
-    keep_consuming("submissions", &shutdown, &consuming, || {
-        consume(&worker, &shutdown, &consuming)
+/// Consumes until `shutdown` is cancelled.
+pub async fn run_submission_consumer(worker: Arc<Worker>, shutdown: CancellationToken) {
+    // The worker has no readiness check, so nothing reads whether it is attached; the flag
+    // is only what `keep_consuming` asks for.
+    let attached = AtomicBool::new(false);
+    keep_consuming("submissions", &shutdown, &attached, || {
+        consume(&worker, &shutdown)
     })
     .await;
 }
 
-async fn consume(
-    worker: &Arc<Worker>,
-    shutdown: &CancellationToken,
-    consuming: &AtomicBool,
-) -> Result<(), ConsumerError> {
+async fn consume(worker: &Arc<Worker>, shutdown: &CancellationToken) -> Result<(), ConsumerError> {
     let connection = Connection::connect(
         &worker.amqp_url,
         ConnectionProperties::default().with_connection_name(worker.worker_id.clone().into()),
@@ -64,7 +59,6 @@ async fn consume(
             FieldTable::default(),
         )
         .await?;
-    consuming.store(true, Ordering::Relaxed);
     tracing::info!(
         queue = %worker.topology.submission_queue,
         concurrency = worker.concurrency,
@@ -97,7 +91,6 @@ async fn consume(
             None => break Err(ConsumerError::Cancelled),
         }
     };
-    consuming.store(false, Ordering::Relaxed);
     if ended.is_ok() {
         // Graceful stop: take no more deliveries, let the running judges finish.
         let _ = channel

@@ -158,11 +158,6 @@ impl TestcaseFetcher {
         }
     }
 
-    /// Number of cached sets (for tests and logs).
-    pub fn cached(&self) -> usize {
-        self.cache.lock().map(|c| c.entries.len()).unwrap_or(0)
-    }
-
     async fn fetch(&self, problem_id: i64, version: i32) -> Result<Vec<Testcase>, FetchError> {
         let url = format!(
             "{}/internal/v1/problems/{problem_id}/testcases?version={version}",

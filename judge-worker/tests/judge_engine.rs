@@ -16,6 +16,7 @@ use std::time::Duration;
 use judge_worker::judge::{JudgeEngine, JudgeError, JudgeJob, JudgeOutcome};
 use messaging::contract::{Limits, Testcase, Verdict};
 use messaging::language::LanguageTable;
+use messaging::semconv::span;
 use sandbox::Sandbox;
 use sandbox::namespaces::{NamespaceConfig, NamespaceSandbox};
 use sandbox::plain::PlainProcess;
@@ -753,7 +754,7 @@ fn spans_for_compile_and_each_executed_case() {
         });
         assert_eq!(verdicts(&outcome), [Accepted, WrongAnswer, Skipped]);
 
-        let compile = log.named("judge.compile");
+        let compile = log.named(span::JUDGE_COMPILE);
         assert_eq!(compile.len(), 1);
         let compile = &compile[0];
         assert_eq!(compile.parent, Some("test.submission"));
@@ -768,7 +769,7 @@ fn spans_for_compile_and_each_executed_case() {
         assert!(!compile.fields.contains_key("otel.status_code"));
 
         // The skipped case has no span.
-        let runs = log.named("judge.run");
+        let runs = log.named(span::JUDGE_RUN);
         assert_eq!(runs.len(), 2, "{runs:#?}");
         for (i, (run, verdict)) in runs.iter().zip(["Accepted", "WrongAnswer"]).enumerate() {
             assert_eq!(run.parent, Some("test.submission"));
@@ -795,7 +796,7 @@ fn sandbox_failure_marks_the_span_as_an_error() {
             harness.try_judge("broken", "x", GENEROUS, &[tc("", "")], false)
         });
         assert!(result.is_err());
-        let runs = log.named("judge.run");
+        let runs = log.named(span::JUDGE_RUN);
         assert_eq!(runs.len(), 1);
         assert_eq!(field(&runs[0], "otel.status_code"), "ERROR");
         assert!(field(&runs[0], "otel.status_description").contains("missing"));

@@ -8,6 +8,7 @@
 //! - [`runner`]: the run against the API ([`run_load`]), and [`submission`]: one submission's life;
 //! - [`workload`]: the built-in problem set and programs, planned by the [`mix`];
 //! - [`schedule`]: due times for a rate and a ramp;
+//! - [`components`]: the pipeline components and their values in a submission's timings;
 //! - [`report`], [`table`], [`histogram`]: the numbers and how they are shown;
 //! - [`live`], [`progress`]: counters while running and the progress line;
 //! - [`otel`]: the generator's own spans (sent as `traceparent`) and metrics;
@@ -17,6 +18,7 @@
 
 pub mod api_client;
 pub mod cli;
+pub mod components;
 pub mod engine;
 pub mod histogram;
 pub mod live;

@@ -4,6 +4,7 @@
 //! as a table by [`crate::table`].
 
 use crate::api_client::Timings;
+use crate::components::{COMPONENTS, component_values};
 use crate::histogram::{LatencyHistogram, Summary};
 use crate::proc_watch::ProcessUsage;
 use crate::schedule::Schedule;
@@ -12,57 +13,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Components from the result `timings`, named after its fields without `_ms`, in pipeline
-/// order, and three derived ones:
-/// - `pipeline_overhead`: end to end minus compile and run (the definition);
-/// - `pipeline_hops`: api + queue_wait + testcase_fetch + result_delivery, the HTTP, broker
-///   and database hops alone;
-/// - `worker_overhead`: consumed to judged minus compile, run and testcase_fetch, the judge's
-///   own work outside the measured compile and runs (work dir, sandbox set-up and tear-down).
-pub const COMPONENTS: [&str; 10] = [
-    "api",
-    "queue_wait",
-    "testcase_fetch",
-    "compile",
-    "run",
-    "result_delivery",
-    "end_to_end",
-    "pipeline_overhead",
-    "pipeline_hops",
-    "worker_overhead",
-];
-
 /// Client-side measurements, all from the due time of each submission.
 pub const CLIENT_MEASURES: [&str; 3] = ["submit", "verdict", "send_lag"];
-
-/// The value of every component in `timings`, in milliseconds, in [`COMPONENTS`] order.
-pub fn component_values(timings: &Timings) -> [(&'static str, Option<f64>); 10] {
-    [
-        ("api", timings.api_ms),
-        ("queue_wait", timings.queue_wait_ms),
-        ("testcase_fetch", timings.testcase_fetch_ms),
-        ("compile", timings.compile_ms),
-        ("run", timings.run_ms),
-        ("result_delivery", timings.result_delivery_ms),
-        ("end_to_end", timings.end_to_end_ms),
-        ("pipeline_overhead", pipeline_overhead(timings)),
-        ("pipeline_hops", pipeline_hops(timings)),
-        ("worker_overhead", worker_overhead(timings)),
-    ]
-}
-
-fn pipeline_overhead(t: &Timings) -> Option<f64> {
-    Some(t.end_to_end_ms? - t.compile_ms? - t.run_ms?)
-}
-
-fn pipeline_hops(t: &Timings) -> Option<f64> {
-    Some(t.api_ms? + t.queue_wait_ms? + t.testcase_fetch_ms? + t.result_delivery_ms?)
-}
-
-fn worker_overhead(t: &Timings) -> Option<f64> {
-    let judging = (t.judged_at? - t.consumed_at?).num_microseconds()? as f64 / 1000.0;
-    Some(judging - t.compile_ms? - t.run_ms? - t.testcase_fetch_ms?)
-}
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Counts {

@@ -4,6 +4,7 @@
 //! submission that never finishes is recorded as unfinished rather than holding the run.
 
 use crate::api_client::{ApiClient, ApiError, SubmissionView, SubmitRequest, Timings};
+use crate::components::component_values;
 use crate::live::LiveStats;
 use crate::mix::Kind;
 use crate::otel::{Instruments, SubmissionSpan, names};
@@ -307,7 +308,7 @@ async fn wait_for_verdict(
 }
 
 fn record_components(instruments: &Instruments, timings: &Timings) {
-    for (component, millis) in crate::report::component_values(timings) {
+    for (component, millis) in component_values(timings) {
         if let Some(millis) = millis {
             instruments.record_component(component, millis);
         }

@@ -1,8 +1,9 @@
 //! The human-readable end-of-run tables, for the run against the API and the engine baseline.
 
+use crate::components::COMPONENTS;
 use crate::engine::EngineReport;
 use crate::histogram::Summary;
-use crate::report::{CLIENT_MEASURES, COMPONENTS, Report};
+use crate::report::{CLIENT_MEASURES, Report};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 

@@ -1,8 +1,11 @@
 //! The language table (`languages.toml`): data, not code.
 //!
-//! It lives with the contract because both services read it: the API to validate `language`
-//! and list languages, the worker to compile and run. The file at the repository root is
-//! compiled in as the default; `LANGUAGES_FILE` points at another one.
+//! It lives with the contract because both services read the same rows: the API to validate
+//! `language` and list languages, the worker to compile and run. Here are only the rows and
+//! what makes a table valid; what a row means for a run (limit scaling, the `{memory_mb}`
+//! placeholder) is the judge's rule and lives in the judge (`judge-worker/src/judge/spec.rs`).
+//! The file at the repository root is compiled in as the default; `LANGUAGES_FILE` points at
+//! another one.
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -23,13 +26,15 @@ pub struct Language {
     /// Compile argv; empty for languages that need no compile step.
     #[serde(default)]
     pub compile: Vec<String>,
-    /// Run argv; `{memory_mb}` is replaced by the run's memory limit in MiB.
+    /// Run argv; the judge replaces `{memory_mb}` with the user's memory limit in MiB, unscaled.
     pub run: Vec<String>,
     /// The whole environment of compile and run (`KEY=VALUE`); nothing is inherited.
     #[serde(default)]
     pub env: Vec<String>,
+    /// A test case's CPU-time limit is `user limit × time_factor + time_extra_ms`.
     pub time_factor: f64,
     pub time_extra_ms: u64,
+    /// A test case's memory limit is `user limit × memory_factor + memory_extra_mb`.
     pub memory_factor: f64,
     pub memory_extra_mb: u64,
     /// Writable space of the compile (its work dir, and its `/tmp` besides), in MiB.
@@ -58,27 +63,6 @@ fn default_run_disk_mb() -> u64 {
 
 fn default_run_disk_inodes() -> u64 {
     1024
-}
-
-impl Language {
-    /// CPU-time limit of one run, in ms, for a user limit in ms.
-    pub fn run_time_limit_ms(&self, user_ms: u32) -> u64 {
-        (f64::from(user_ms) * self.time_factor).ceil() as u64 + self.time_extra_ms
-    }
-
-    /// Memory limit of one run, in MiB, for a user limit in MiB.
-    pub fn run_memory_limit_mb(&self, user_mb: u32) -> u64 {
-        (f64::from(user_mb) * self.memory_factor).ceil() as u64 + self.memory_extra_mb
-    }
-
-    /// The run argv with placeholders filled in.
-    pub fn run_argv(&self, user_memory_mb: u32) -> Vec<String> {
-        let memory = user_memory_mb.to_string();
-        self.run
-            .iter()
-            .map(|a| a.replace("{memory_mb}", &memory))
-            .collect()
-    }
 }
 
 /// All languages, in file order.
@@ -186,12 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn scaling_and_placeholders() {
-        let table = LanguageTable::builtin().unwrap();
-        let java = table.get("java").unwrap();
-        assert_eq!(java.run_time_limit_ms(1000), 3000);
-        assert_eq!(java.run_memory_limit_mb(256), 352);
-        assert!(java.run_argv(256).contains(&"-Xmx256m".to_string()));
+    fn a_row_without_its_required_fields_is_invalid() {
         assert!(LanguageTable::parse("[[language]]\nid='x'").is_err());
     }
 }

@@ -8,7 +8,8 @@
 /// `messaging.system` for every span and metric here.
 pub const MESSAGING_SYSTEM: &str = "rabbitmq";
 
-/// Span names of the trace of one submission (design.md, "One submission, one trace").
+/// Span names of the trace of one submission (README.md: the trace tree at the top, and
+/// "Observability stack: inspecting a trace in Grafana").
 pub mod span {
     pub const SUBMIT: &str = "POST /api/v1/submissions";
     pub const SUBMISSION_STORE: &str = "submission.store";

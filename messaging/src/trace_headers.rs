@@ -1,9 +1,9 @@
 //! W3C trace context and the publish time, carried in AMQP message headers.
 //!
 //! Values are AMQP long strings (type `S`): a short-string value does not survive the wire
-//! (see shared/reference/otel-rust.md §3). `x-published-at-ns` is an integer of Unix
-//! nanoseconds, so the consumer can measure queue wait finer than the AMQP `timestamp`
-//! property, which holds whole seconds.
+//! (lapin's `AMQPValue::ShortString` has no field-table type id). `x-published-at-ns` is an
+//! integer of Unix nanoseconds, so the consumer can measure queue wait finer than the AMQP
+//! `timestamp` property, which holds whole seconds.
 
 use crate::contract::QueueWaitPrecision;
 use chrono::{DateTime, Utc};

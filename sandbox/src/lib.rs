@@ -6,13 +6,22 @@
 //! test cases, which see the build output read-only and a fresh writable space each). Each
 //! run returns a [`RunReport`].
 //!
-//! One pipeline (`pipeline.rs`: validation, stdin, rlimits, capped output, the supervision
-//! loop in `watch.rs`, one [`Termination`] decision in `decide.rs`) sits over two
-//! mechanisms that only start, sample, kill and report:
+//! One run pipeline (`pipeline.rs`) sits over two mechanisms that only start, sample, kill
+//! and report:
 //! - [`namespaces::NamespaceSandbox`]: namespaces, a read-only root, tmpfs workspaces,
 //!   cgroups, an unprivileged uid, seccomp. Production.
 //! - [`plain::PlainProcess`]: a child process with rlimits in a host directory. No isolation:
 //!   development only.
+//!
+//! What both mechanisms share, so they reach the same results:
+//! - `spec.rs`: what to run and what happened, and the one validation of a spec;
+//! - `stdin.rs`: the run's stdin as one descriptor, prepared before anything starts;
+//! - `rlimits.rs`: the run's rlimits, kernel-side backstops behind the supervisor's limits;
+//! - `watch.rs`: the supervision loop (capped output, wall-clock and whole-tree CPU limits);
+//! - `decide.rs`: the one [`Termination`] decision from the facts a mechanism reports;
+//! - `workspace.rs`: a submission's files in one slot, from the compile to the last test case;
+//! - `hostfs.rs`: the host's only way into a workspace (no symlinks, regular files only);
+//! - `sys.rs`: system-call wrappers both mechanisms use (pipes, pidfds, `execve` arrays).
 
 mod decide;
 mod hostfs;

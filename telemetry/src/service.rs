@@ -25,8 +25,8 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    // At least two workers: the OTLP exporter's flush at shutdown needs a free one
-    // (shared/reference/otel-rust.md §4.1).
+    // At least two workers: the OTLP exporter's flush at shutdown needs a free one, and with
+    // a single worker it deadlocks (opentelemetry-rust #3356).
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)

@@ -6,9 +6,9 @@
 
 use e2e_tests::{PATIENCE, TestBed, TestBedOptions, binaries};
 use loadtest::api_client::Tokens;
+use loadtest::components::COMPONENTS;
 use loadtest::otel::names;
 use loadtest::proc_watch::WatchTarget;
-use loadtest::report::COMPONENTS;
 use loadtest::{LoadConfig, LoadtestTelemetry, run_load};
 use messaging::semconv::span;
 use std::time::Duration;

@@ -288,9 +288,16 @@ fn dashboard_shows_every_stage_and_view_the_issue_asks_for() {
                             && t.get("tableType").and_then(Value::as_str) == Some("traces")
                             && t.get("query")
                                 .and_then(Value::as_str)
-                                .is_some_and(|q| q.contains("trace:duration"))
+                                // Not `trace:duration`: Tempo knows a trace's duration only
+                                // once the pieces it cut while the submission sat in the queue
+                                // are joined, so the table reads the exact end-to-end time the
+                                // API puts on `submission.finalize`.
+                                .is_some_and(|q| {
+                                    q.contains("submission.finalize")
+                                        && q.contains("span.submission.end_to_end_ms")
+                                })
                     }))),
-        "no TraceQL table of slow traces"
+        "no TraceQL table of slow submissions"
     );
     let mut ids = BTreeSet::new();
     for p in &all_panels {

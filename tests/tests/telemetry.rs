@@ -53,6 +53,7 @@ const ATTRIBUTE_TYPES: &[(&str, &str)] = &[
     ("problem.id", "int"),
     ("problem.version", "int"),
     ("judge.delivery_count", "int"),
+    ("submission.end_to_end_ms", "int"),
     ("judge.queue_wait_ms", "double"),
     // Added by tracing-opentelemetry to every span.
     ("code.line.number", "int"),
@@ -283,6 +284,16 @@ async fn one_submission_is_one_connected_trace_with_logs_and_metrics() -> anyhow
 
     let finalize = one(&spans, span::SUBMISSION_FINALIZE, "client-api");
     assert_child(finalize, process_result);
+    // The exact end-to-end time, for slow-submission queries that cannot wait for Tempo to
+    // join a trace's pieces: what the API reports, to the millisecond.
+    let end_to_end = finalize
+        .attr("submission.end_to_end_ms")
+        .and_then(|v| v.parse::<f64>().ok());
+    let reported = done["timings"]["end_to_end_ms"].as_f64().unwrap_or(-1.0);
+    assert!(
+        end_to_end.is_some_and(|ms| (ms - reported).abs() <= 1.0),
+        "submission.end_to_end_ms {end_to_end:?} vs timings.end_to_end_ms {reported}"
+    );
 
     // Logs written while judging carry the trace id, over OTLP…
     let logs = bed

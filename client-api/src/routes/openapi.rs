@@ -1,5 +1,5 @@
 //! `GET /openapi.json`: the OpenAPI document, which says exactly what the server does — a
-//! contract fuzzer (schemathesis, `tests/tests/api_contract.rs`) holds the two together.
+//! contract fuzzer (schemathesis, `tests/tests/openapi_fuzz.rs`) holds the two together.
 //!
 //! utoipa generates the paths and the response schemas from the handlers' annotations. The
 //! rest is stated here, next to the rules it describes, because annotations cannot say it:

@@ -6,8 +6,9 @@
 //! (the compiler included, since it reads the submission) runs through the [`Sandbox`], so
 //! swapping the plain runner for the isolated one changes nothing here.
 //!
-//! - `spec`: what the sandbox runs for the compile step and for a test case, with limits, and
-//!   the quota of the submission's workspace (where the source is written and the build output
+//! - `spec`: what the sandbox runs for the compile step and for a test case — the language
+//!   row's argv with `{memory_mb}` filled in, the user's limits scaled by the row — and the
+//!   quota of the submission's workspace (where the source is written and the build output
 //!   stays; the sandbox owns it and makes it fresh for every submission and test case).
 //! - `verdict`: from a sandbox report to a verdict, a compile failure reason, a result.
 //! - `compare`: whether the output matches the expected output.
@@ -28,11 +29,37 @@ use std::time::Duration;
 
 use messaging::contract::{Limits, Testcase, TestcaseResult, Verdict};
 use messaging::language::{Language, LanguageTable};
+use messaging::semconv::span;
 use sandbox::{RunReport, Sandbox, SandboxError, Termination, Workspace};
 use tracing::Span;
-use tracing::field::{Empty, display};
+use tracing::field::display;
 
 use self::verdict::{Compilation, millis};
+
+/// The span of one sandboxed step (`judge.compile`, `judge.run`) with the fields
+/// [`record_report`], [`record_sandbox_error`] and the verdict fill in later. A macro because
+/// tracing needs the name and every field name at compile time; `$extra` adds the step's own
+/// fields.
+macro_rules! sandbox_step_span {
+    ($name:expr, $sandbox_kind:expr, $job:expr, $language:expr $(, $($extra:tt)*)?) => {
+        tracing::info_span!(
+            $name,
+            judge.language = %$language.id,
+            submission.id = %$job.submission_id,
+            sandbox.kind = $sandbox_kind,
+            sandbox.cpu_time_ms = tracing::field::Empty,
+            sandbox.wall_time_ms = tracing::field::Empty,
+            sandbox.memory_kb = tracing::field::Empty,
+            sandbox.termination = tracing::field::Empty,
+            process.exit.code = tracing::field::Empty,
+            process.signal = tracing::field::Empty,
+            judge.verdict = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            otel.status_description = tracing::field::Empty,
+            $($($extra)*)?
+        )
+    };
+}
 
 /// Compiles and runs submissions through a sandbox. Shared by all slots (`&self`).
 pub struct JudgeEngine {
@@ -160,21 +187,7 @@ impl JudgeEngine {
         language: &Language,
         workspace: &Workspace,
     ) -> Result<Compiled, JudgeError> {
-        let span = tracing::info_span!(
-            "judge.compile",
-            judge.language = %language.id,
-            submission.id = %job.submission_id,
-            sandbox.kind = self.sandbox.kind(),
-            sandbox.cpu_time_ms = Empty,
-            sandbox.wall_time_ms = Empty,
-            sandbox.memory_kb = Empty,
-            sandbox.termination = Empty,
-            process.exit.code = Empty,
-            process.signal = Empty,
-            judge.verdict = Empty,
-            otel.status_code = Empty,
-            otel.status_description = Empty,
-        );
+        let span = sandbox_step_span!(span::JUDGE_COMPILE, self.sandbox.kind(), job, language);
         let _entered = span.enter();
         let spec = spec::compile_spec(language);
         let report = self
@@ -219,21 +232,12 @@ impl JudgeEngine {
         index: usize,
         testcase: &Testcase,
     ) -> Result<(TestcaseResult, Duration), JudgeError> {
-        let span = tracing::info_span!(
-            "judge.run",
+        let span = sandbox_step_span!(
+            span::JUDGE_RUN,
+            self.sandbox.kind(),
+            job,
+            language,
             testcase.index = index as i64,
-            judge.language = %language.id,
-            submission.id = %job.submission_id,
-            sandbox.kind = self.sandbox.kind(),
-            sandbox.cpu_time_ms = Empty,
-            sandbox.wall_time_ms = Empty,
-            sandbox.memory_kb = Empty,
-            sandbox.termination = Empty,
-            process.exit.code = Empty,
-            process.signal = Empty,
-            judge.verdict = Empty,
-            otel.status_code = Empty,
-            otel.status_description = Empty,
         );
         let _entered = span.enter();
         let spec = spec::run_spec(language, job.limits, testcase);

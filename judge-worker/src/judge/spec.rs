@@ -5,6 +5,9 @@
 //! input, so the limits stop compile bombs rather than measure anything). The run step's
 //! limits come from the user's limits scaled by the language row, so Java and Python get
 //! the extra time and memory their runtimes need.
+//!
+//! The rows themselves are shared with the API (`messaging::language`); how a row turns into
+//! a run (the scaling and the `{memory_mb}` placeholder) is the judge's alone, so it is here.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,17 +62,41 @@ pub(crate) fn compile_spec(language: &Language) -> RunSpec {
     }
 }
 
+/// A test case's CPU-time limit: `user limit × time_factor + time_extra_ms`.
+fn run_cpu_time(language: &Language, user_ms: u32) -> Duration {
+    // `as` saturates: a huge factor gives the largest limit, not a wrapped one.
+    let scaled = (f64::from(user_ms) * language.time_factor).ceil() as u64;
+    Duration::from_millis(scaled.saturating_add(language.time_extra_ms))
+}
+
+/// A test case's memory limit in bytes: `user limit × memory_factor + memory_extra_mb` MiB.
+fn run_memory_bytes(language: &Language, user_mb: u32) -> u64 {
+    let scaled = (f64::from(user_mb) * language.memory_factor).ceil() as u64;
+    scaled
+        .saturating_add(language.memory_extra_mb)
+        .saturating_mul(MIB)
+}
+
+/// The run argv with `{memory_mb}` replaced by the user's memory limit, unscaled: the JVM's
+/// heap gets what the user asked for, and the run's scaled limit leaves room for the rest.
+fn run_argv(language: &Language, user_memory_mb: u32) -> Vec<String> {
+    let memory = user_memory_mb.to_string();
+    language
+        .run
+        .iter()
+        .map(|arg| arg.replace("{memory_mb}", &memory))
+        .collect()
+}
+
 /// One test case: the language's run argv, the test input on stdin, scaled limits.
 pub(crate) fn run_spec(language: &Language, user: UserLimits, testcase: &Testcase) -> RunSpec {
-    let cpu_time = Duration::from_millis(language.run_time_limit_ms(user.time_limit_ms));
-    let memory_bytes = language
-        .run_memory_limit_mb(user.memory_limit_mb)
-        .saturating_mul(MIB);
+    let cpu_time = run_cpu_time(language, user.time_limit_ms);
+    let memory_bytes = run_memory_bytes(language, user.memory_limit_mb);
     // Room for a correct answer however long it is, and never less than 16 MiB.
     let expected = u64::try_from(testcase.output.len()).unwrap_or(u64::MAX);
     let output_bytes = (16 * MIB).max(expected.saturating_mul(2));
     RunSpec {
-        argv: language.run_argv(user.memory_limit_mb),
+        argv: run_argv(language, user.memory_limit_mb),
         env: language.env.clone(),
         phase: Phase::Run,
         read_only_binds: toolchain_binds(),
@@ -130,6 +157,33 @@ mod tests {
         assert_eq!(java.limits.memory_bytes, 352 * MIB);
         assert!(java.argv.contains(&"-Xmx256m".to_string()));
         assert_eq!(java.env, table.get("java").unwrap().env);
+    }
+
+    #[test]
+    fn the_memory_placeholder_is_the_users_limit_unscaled() {
+        let table = LanguageTable::parse(
+            r#"
+            [[language]]
+            id = "jvm"
+            name = "JVM"
+            source_file = "Main.java"
+            run = ["/usr/bin/java", "-Xmx{memory_mb}m", "{memory_mb}{memory_mb}"]
+            time_factor = 1.5
+            time_extra_ms = 10
+            memory_factor = 2.0
+            memory_extra_mb = 8
+            "#,
+        )
+        .unwrap();
+        let user = UserLimits {
+            time_limit_ms: 999,
+            memory_limit_mb: 100,
+        };
+        let spec = run_spec(&table.languages[0], user, &testcase(2));
+        assert_eq!(spec.argv, ["/usr/bin/java", "-Xmx100m", "100100"]);
+        assert_eq!(spec.limits.memory_bytes, 208 * MIB);
+        // 999 × 1.5 = 1498.5, rounded up, plus 10.
+        assert_eq!(spec.limits.cpu_time, Duration::from_millis(1509));
     }
 
     #[test]
