@@ -16,7 +16,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,12 +63,8 @@ pub enum Role {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessConfigError {
-    #[error("cannot read {variable} from {path}: {source}")]
-    File {
-        variable: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] messaging::settings::SecretFileError),
     #[error(
         "no {0} configured: set it (or its *_FILE variant), or start with --insecure-dev for local development"
     )]
@@ -83,26 +78,6 @@ pub struct AccessPolicy {
     worker: Option<Vec<u8>>,
     insecure: bool,
     limiter: RateLimiter,
-}
-
-/// Reads a secret from `value` or from the file at `file` (trimmed).
-pub fn read_secret(
-    variable: &'static str,
-    value: Option<&str>,
-    file: Option<&Path>,
-) -> Result<Option<String>, AccessConfigError> {
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|source| AccessConfigError::File {
-            variable,
-            path: path.display().to_string(),
-            source,
-        })?;
-        return Ok(Some(text.trim().to_string()).filter(|s| !s.is_empty()));
-    }
-    Ok(value
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from))
 }
 
 /// The opaque owner id of a client token.
@@ -402,24 +377,6 @@ mod tests {
         ));
         let open = AccessPolicy::new(None, None, None, true, rate).unwrap();
         assert_eq!(open.authorize(None, Role::Admin).unwrap(), Caller::Anyone);
-    }
-
-    #[test]
-    fn secrets_from_files_are_trimmed() {
-        let dir = std::env::temp_dir().join(format!("secret-{}", uuid::Uuid::now_v7()));
-        std::fs::write(&dir, "  s3cret\n").unwrap();
-        assert_eq!(
-            read_secret("X", Some("ignored"), Some(&dir))
-                .unwrap()
-                .as_deref(),
-            Some("s3cret")
-        );
-        assert_eq!(
-            read_secret("X", Some(" v "), None).unwrap().as_deref(),
-            Some("v")
-        );
-        assert!(read_secret("X", None, Some(Path::new("/nonexistent/x"))).is_err());
-        let _ = std::fs::remove_file(dir);
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! the relay publishes it later.
 
 use lapin::options::ConfirmSelectOptions;
-use lapin::{Channel, Connection, ConnectionProperties};
+use lapin::{Channel, Connection};
 use messaging::Topology;
+use messaging::instrumentation::{PublishFailure, PublishTarget};
 use messaging::publish::{self, Outgoing, PublishError, Written};
+use messaging::topology::open_channel;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -21,23 +23,14 @@ pub enum BrokerError {
     Connect(String),
     #[error(transparent)]
     Publish(#[from] PublishError),
-    #[error("cannot encode the message: {0}")]
-    Encode(#[from] serde_json::Error),
 }
 
-impl messaging::instrumentation::PublishFailure for BrokerError {
-    fn kind(&self) -> &'static str {
-        BrokerError::kind(self)
-    }
-}
-
-impl BrokerError {
+impl PublishFailure for BrokerError {
     /// A low-cardinality class for `error.type`.
-    pub fn kind(&self) -> &'static str {
+    fn kind(&self) -> &'static str {
         match self {
             BrokerError::Connect(_) => "connect_error",
             BrokerError::Publish(e) => e.kind(),
-            BrokerError::Encode(_) => "encode_error",
         }
     }
 }
@@ -89,16 +82,11 @@ impl Broker {
             }
         }
         let connect = async {
-            let connection = Connection::connect(
-                &self.url,
-                ConnectionProperties::default().with_connection_name("client-api-publisher".into()),
-            )
-            .await?;
-            let channel = connection.create_channel().await?;
+            let (connection, channel) =
+                open_channel(&self.url, "client-api-publisher", &self.topology).await?;
             channel
                 .confirm_select(ConfirmSelectOptions::default())
                 .await?;
-            self.topology.declare(&channel).await?;
             Ok::<_, lapin::Error>(Link {
                 connection,
                 channel,
@@ -114,9 +102,30 @@ impl Broker {
         Ok(channel)
     }
 
+    /// True when a publishing connection is up (for `/readyz`); tries to connect if not.
+    pub async fn ready(&self) -> Result<(), BrokerError> {
+        self.channel().await.map(|_| ())
+    }
+
+    pub async fn close(&self) {
+        if let Some(link) = self.link.lock().await.take() {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                link.connection.close(200, "shutting down".into()),
+            )
+            .await;
+        }
+    }
+}
+
+/// The traced publish writes through the broker link, so a failed write or confirm drops the
+/// link and the next publish reconnects.
+impl PublishTarget for Broker {
+    type Error = BrokerError;
+
     /// Writes the message (see [`messaging::publish::write`]); on failure the link is
     /// dropped so the next call reconnects.
-    pub async fn write(&self, msg: Outgoing<'_>) -> Result<Written, BrokerError> {
+    async fn write(&self, msg: Outgoing<'_>) -> Result<Written, BrokerError> {
         let channel = self.channel().await?;
         match tokio::time::timeout(CONFIRM_TIMEOUT, publish::write(&channel, msg)).await {
             Ok(Ok(written)) => Ok(written),
@@ -133,7 +142,7 @@ impl Broker {
 
     /// Waits for the broker's confirm of a written message; on failure (but for a message
     /// no queue takes, which says nothing about the link) the link is dropped.
-    pub async fn confirmed(&self, written: Written) -> Result<(), BrokerError> {
+    async fn confirmed(&self, written: Written) -> Result<(), BrokerError> {
         match written.confirmed(CONFIRM_TIMEOUT).await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -142,21 +151,6 @@ impl Broker {
                 }
                 Err(e.into())
             }
-        }
-    }
-
-    /// True when a publishing connection is up (for `/readyz`); tries to connect if not.
-    pub async fn ready(&self) -> Result<(), BrokerError> {
-        self.channel().await.map(|_| ())
-    }
-
-    pub async fn close(&self) {
-        if let Some(link) = self.link.lock().await.take() {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(1),
-                link.connection.close(200, "shutting down".into()),
-            )
-            .await;
         }
     }
 }

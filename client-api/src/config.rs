@@ -2,22 +2,15 @@
 //! (`client-api --help` lists them with their defaults).
 
 use clap::Parser;
+use messaging::settings::PipelineArgs;
 use std::path::PathBuf;
+use telemetry::LogArgs;
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "client-api", version, about = "Grading pipeline HTTP API")]
 pub struct Config {
-    /// RabbitMQ URL.
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    pub amqp_url: String,
-
-    /// Prefix of every exchange and queue name (tests set a unique one).
-    #[arg(long, env = "QUEUE_PREFIX", default_value = "")]
-    pub queue_prefix: String,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 
     /// PostgreSQL URL; the database is created if it does not exist.
     #[arg(
@@ -34,10 +27,6 @@ pub struct Config {
     /// Grafana base URL; when set, responses carry a `trace_url` into Grafana Explore.
     #[arg(long, env = "GRAFANA_URL")]
     pub grafana_url: Option<String>,
-
-    /// Language table to use instead of the built-in one.
-    #[arg(long, env = "LANGUAGES_FILE")]
-    pub languages_file: Option<PathBuf>,
 
     /// Client tokens (comma-separated): submit and read their own submissions.
     #[arg(long, env = "API_TOKENS", hide_env_values = true)]
@@ -75,11 +64,6 @@ pub struct Config {
     #[arg(long, env = "RATE_LIMIT_BURST", default_value = "40")]
     pub rate_limit_burst: f64,
 
-    /// Console log format: `pretty` or `json` (default: pretty on a terminal, else json).
-    #[arg(long, env = "LOG_FORMAT")]
-    pub log_format: Option<String>,
-
-    /// Log filter, in `RUST_LOG` syntax.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
-    pub log_filter: String,
+    #[command(flatten)]
+    pub logs: LogArgs,
 }

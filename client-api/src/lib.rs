@@ -36,8 +36,8 @@ pub fn main_entry() -> anyhow::Result<()> {
     let telemetry = telemetry::TelemetryConfig {
         service_name: "client-api",
         service_version: env!("CARGO_PKG_VERSION"),
-        log_format: telemetry::LogFormat::choose(config.log_format.as_deref()),
-        log_filter: config.log_filter.clone(),
+        log_format: config.logs.format(),
+        log_filter: config.logs.log_filter.clone(),
         console: telemetry::Console::Stdout,
     };
     telemetry::run_service(telemetry, || async {

@@ -1,137 +1,83 @@
 //! `process judge.result`: stores verdicts as the judges report them.
 //!
-//! Each result is finalized (`submission.finalize`, in `db::submissions`) and acknowledged only after the database
-//! committed it, so a crash loses nothing: the broker redelivers. Finalizing is idempotent by
-//! submission id: a duplicate or late result for a finished submission changes nothing. An
-//! undecodable message is rejected to the dead-letter queue. While the database is down, a
-//! result is held (unacknowledged) and retried, instead of burning its delivery attempts.
+//! Each result is finalized (`submission.finalize`, in `db::submissions`) and acknowledged only
+//! after the database committed it, so a crash loses nothing: the broker redelivers. Finalizing
+//! is idempotent by submission id: a duplicate or late result for a finished submission changes
+//! nothing. An undecodable message is rejected to the dead-letter queue (by the consumer
+//! runner). While the database is down, a result is held (unacknowledged) and retried, instead
+//! of burning its delivery attempts.
 
 use crate::db::submissions::{self, Finalized};
 use crate::state::AppState;
-use futures::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
+use lapin::Channel;
+use messaging::ResultMessage;
 use messaging::backoff::Backoff;
-use messaging::consume::{ConsumerError, keep_consuming};
-use messaging::instrumentation::{MessagingMetrics, continue_from_producer};
-use messaging::semconv::{self, span};
+use messaging::consumer::{ConsumerSpec, Envelope, Handler, Outcome, run_consumer};
+use messaging::instrumentation::MessagingMetrics;
+use messaging::semconv::span;
 use messaging::topology::RESULT_ROUTING_KEY;
-use messaging::{ResultMessage, trace_headers};
 use opentelemetry::KeyValue;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 /// Results processed at once.
-const CONCURRENCY: usize = 16;
+const CONCURRENCY: u16 = 16;
 /// How long a result is held and retried while the database is failing.
 const FINALIZE_RETRY_FOR: Duration = Duration::from_secs(300);
+/// How long in-flight results may take to finish after a shutdown request (within the API's
+/// own drain); unfinished ones are redelivered.
+const DRAIN: Duration = Duration::from_secs(8);
 
 pub async fn run_result_consumer(state: AppState, shutdown: CancellationToken) {
-    keep_consuming("results", &shutdown, &state.result_consumer_up, || {
-        consume(&state, &shutdown)
-    })
-    .await;
-}
-
-async fn consume(state: &AppState, shutdown: &CancellationToken) -> Result<(), ConsumerError> {
     let topology = state.broker.topology().clone();
-    let connection = Connection::connect(
-        state.broker.url(),
-        ConnectionProperties::default().with_connection_name("client-api-results".into()),
-    )
-    .await?;
-    let channel = connection.create_channel().await?;
-    topology.declare(&channel).await?;
-    channel
-        .basic_qos(CONCURRENCY as u16, BasicQosOptions::default())
-        .await?;
-    let tag = format!("client-api-{}", std::process::id());
-    let mut deliveries = channel
-        .basic_consume(
-            topology.result_queue.as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    state.result_consumer_up.store(true, Ordering::Relaxed);
-    tracing::info!(queue = %topology.result_queue, "consuming results");
-
-    let slots = Arc::new(Semaphore::new(CONCURRENCY));
-    let destination = Arc::new(semconv::process_destination(
-        &topology.exchange,
-        RESULT_ROUTING_KEY,
-        &topology.result_queue,
-    ));
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            next = deliveries.next() => next,
-        };
-        let delivery = match next {
-            Some(Ok(delivery)) => delivery,
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(ConsumerError::Cancelled),
-        };
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            break;
-        };
-        let state = state.clone();
-        let destination = destination.clone();
-        tokio::spawn(async move {
-            handle_delivery(&state, delivery, &destination).await;
-            drop(permit);
-        });
-    }
-    // Let in-flight results finish, then leave; unacknowledged ones are redelivered.
-    let _ = slots.acquire_many(CONCURRENCY as u32).await;
-    let _ = connection.close(200, "shutting down".into()).await;
-    Ok(())
+    let spec = ConsumerSpec {
+        what: "results",
+        connection_name: "client-api-results".into(),
+        consumer_tag: format!("client-api-{}", std::process::id()),
+        queue: topology.result_queue.clone(),
+        routing_key: RESULT_ROUTING_KEY,
+        concurrency: CONCURRENCY,
+        drain: DRAIN,
+    };
+    let attached = state.result_consumer_up.clone();
+    let url = state.broker.url().to_string();
+    let handler = Arc::new(StoreResult { state });
+    run_consumer(&url, &topology, &spec, handler, &attached, &shutdown).await;
 }
 
-async fn handle_delivery(state: &AppState, delivery: lapin::message::Delivery, destination: &str) {
-    let started = Instant::now();
-    let base_attributes = MessagingMetrics::delivery_attributes(destination);
-    state.metrics.messaging.consumed.add(1, &base_attributes);
+/// The handler of `judge.result`.
+struct StoreResult {
+    state: AppState,
+}
 
-    let headers = delivery.properties.headers().as_ref();
-    let message = match ResultMessage::decode(&delivery.data) {
-        Ok(message) => message,
-        Err(e) => {
-            tracing::error!(error = %e, delivery_tag = delivery.delivery_tag, "undecodable result message; sending it to the dead-letter queue");
-            state.metrics.messaging.rejected.add(1, &base_attributes);
-            let _ = delivery
-                .acker
-                .reject(BasicRejectOptions { requeue: false })
-                .await;
-            return;
-        }
-    };
-    let parent = trace_headers::extract_context(headers);
-    let id = message.submission_id.to_string();
-    let consumer = messaging::consumer_span!(
-        span::PROCESS_RESULT,
-        destination,
-        RESULT_ROUTING_KEY,
-        delivery,
-        id,
-        state.broker_endpoint,
-        judge.verdict = message.verdict.as_str()
-    );
-    continue_from_producer(&consumer, parent);
+impl Handler for StoreResult {
+    type Message = ResultMessage;
 
-    async {
-        let outcome = finalize_with_retry(state, &message).await;
-        match outcome {
-            Ok(Finalized::Stored { accepted_at, stored_at }) => {
-                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+    fn metrics(&self) -> Option<&MessagingMetrics> {
+        Some(&self.state.metrics.messaging)
+    }
+
+    fn span(&self, envelope: &Envelope<ResultMessage>, destination: &str) -> tracing::Span {
+        messaging::consumer_span!(
+            span::PROCESS_RESULT,
+            destination,
+            RESULT_ROUTING_KEY,
+            envelope,
+            envelope.message.submission_id,
+            self.state.broker_endpoint,
+            judge.verdict = envelope.message.verdict.as_str()
+        )
+    }
+
+    async fn handle(&self, envelope: Envelope<ResultMessage>, _replies: &Channel) -> Outcome {
+        let state = &self.state;
+        let message = &envelope.message;
+        match finalize_with_retry(state, message).await {
+            Ok(Finalized::Stored {
+                accepted_at,
+                stored_at,
+            }) => {
                 state.completions.finished(message.submission_id);
                 let e2e = (stored_at - accepted_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
                 state.metrics.e2e_duration.record(
@@ -139,34 +85,27 @@ async fn handle_delivery(state: &AppState, delivery: lapin::message::Delivery, d
                     &[KeyValue::new("judge.verdict", message.verdict.as_str())],
                 );
                 tracing::info!(submission.id = %message.submission_id, verdict = %message.verdict, end_to_end_ms = e2e * 1000.0, "submission finalized");
+                Outcome::Ack
             }
             Ok(Finalized::Duplicate) => {
-                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
                 tracing::info!(submission.id = %message.submission_id, "duplicate result for a finished submission ignored");
+                Outcome::Ack
             }
             Ok(Finalized::UnknownSubmission) => {
-                tracing::error!("result for an unknown submission; sending it to the dead-letter queue");
-                let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
+                tracing::error!(
+                    "result for an unknown submission; sending it to the dead-letter queue"
+                );
+                Outcome::DeadLetter
             }
             Err(e) => {
                 let span = tracing::Span::current();
                 span.record("otel.status_code", "ERROR");
                 span.record("otel.status_description", e.to_string());
                 tracing::error!(error = %e, "cannot store the result; returning it to the queue");
-                let _ = delivery
-                    .acker
-                    .nack(BasicNackOptions { requeue: true, multiple: false })
-                    .await;
+                Outcome::Requeue
             }
         }
     }
-    .instrument(consumer)
-    .await;
-    state
-        .metrics
-        .messaging
-        .process_duration
-        .record(started.elapsed().as_secs_f64(), &base_attributes);
 }
 
 async fn finalize_with_retry(

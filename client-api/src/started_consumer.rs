@@ -1,75 +1,67 @@
 //! `judge.started`: marks a submission `judging` when a worker reports it has taken it.
 //!
-//! Advisory: an event is acknowledged whatever happens to it (undecodable, database down),
-//! because the verdict does not depend on it and holding it would only delay newer ones. The
-//! update only moves `queued` to `judging`, so a started event that arrives after the verdict
-//! (the two travel on different queues) changes nothing.
+//! Advisory: an event is acknowledged whatever happens to it (database down; an undecodable
+//! one is rejected, and the queue has no dead-letter queue), because the verdict does not
+//! depend on it and holding it would only delay newer ones. The update only moves `queued` to
+//! `judging`, so a started event that arrives after the verdict (the two travel on different
+//! queues) changes nothing. No span and no metrics: it is not a stage of the submission's
+//! timeline.
 
 use crate::db::submissions;
 use crate::state::AppState;
-use futures::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
+use lapin::Channel;
 use messaging::StartedMessage;
-use messaging::consume::{ConsumerError, keep_consuming};
+use messaging::consumer::{ConsumerSpec, Envelope, Handler, Outcome, run_consumer};
+use messaging::instrumentation::MessagingMetrics;
+use messaging::topology::STARTED_ROUTING_KEY;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Started events the broker may send ahead of their acknowledgements.
-const PREFETCH: u16 = 256;
+/// Events updated at once: enough for thousands a second, few enough to leave the database
+/// pool to the requests.
+const CONCURRENCY: u16 = 4;
 
 pub async fn run_started_consumer(state: AppState, shutdown: CancellationToken) {
+    let topology = state.broker.topology().clone();
+    let spec = ConsumerSpec {
+        what: "started events",
+        connection_name: "client-api-started".into(),
+        consumer_tag: format!("client-api-started-{}", std::process::id()),
+        queue: topology.started_queue.clone(),
+        routing_key: STARTED_ROUTING_KEY,
+        concurrency: CONCURRENCY,
+        drain: Duration::from_secs(1),
+    };
     // Not part of readiness: the API serves correctly without it.
     let attached = AtomicBool::new(false);
-    keep_consuming("started events", &shutdown, &attached, || {
-        consume(&state, &shutdown)
-    })
-    .await;
+    let url = state.broker.url().to_string();
+    let handler = Arc::new(MarkJudging { state });
+    run_consumer(&url, &topology, &spec, handler, &attached, &shutdown).await;
 }
 
-async fn consume(state: &AppState, shutdown: &CancellationToken) -> Result<(), ConsumerError> {
-    let topology = state.broker.topology().clone();
-    let connection = Connection::connect(
-        state.broker.url(),
-        ConnectionProperties::default().with_connection_name("client-api-started".into()),
-    )
-    .await?;
-    let channel = connection.create_channel().await?;
-    topology.declare(&channel).await?;
-    channel
-        .basic_qos(PREFETCH, BasicQosOptions::default())
-        .await?;
-    let tag = format!("client-api-started-{}", std::process::id());
-    let mut deliveries = channel
-        .basic_consume(
-            topology.started_queue.as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    tracing::info!(queue = %topology.started_queue, "consuming started events");
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            next = deliveries.next() => next,
-        };
-        let delivery = match next {
-            Some(Ok(delivery)) => delivery,
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(ConsumerError::Cancelled),
-        };
-        match StartedMessage::decode(&delivery.data) {
-            Ok(event) => {
-                if let Err(e) = submissions::mark_judging(&state.pool, &event).await {
-                    tracing::warn!(submission.id = %event.submission_id, error = %e, "cannot mark the submission judging; it shows `queued` until its verdict");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "undecodable started event dropped"),
-        }
-        let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+/// The handler of `judge.started`.
+struct MarkJudging {
+    state: AppState,
+}
+
+impl Handler for MarkJudging {
+    type Message = StartedMessage;
+
+    fn metrics(&self) -> Option<&MessagingMetrics> {
+        None
     }
-    let _ = connection.close(200, "shutting down".into()).await;
-    Ok(())
+
+    fn span(&self, _envelope: &Envelope<StartedMessage>, _destination: &str) -> tracing::Span {
+        tracing::Span::none()
+    }
+
+    async fn handle(&self, envelope: Envelope<StartedMessage>, _replies: &Channel) -> Outcome {
+        let event = &envelope.message;
+        if let Err(e) = submissions::mark_judging(&self.state.pool, event).await {
+            tracing::warn!(submission.id = %event.submission_id, error = %e, "cannot mark the submission judging; it shows `queued` until its verdict");
+        }
+        Outcome::Ack
+    }
 }

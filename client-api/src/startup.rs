@@ -3,7 +3,7 @@
 //! [`Application::build`] binds the listener (port 0 picks a free one; [`Application::port`]
 //! says which), so tests and the binary start the same thing.
 
-use crate::access::{AccessConfigError, AccessPolicy, RateLimit, read_secret};
+use crate::access::{AccessConfigError, AccessPolicy, RateLimit};
 use crate::broker::Broker;
 use crate::completions::Completions;
 use crate::config::Config;
@@ -17,6 +17,7 @@ use crate::state::AppState;
 use messaging::Topology;
 use messaging::language::{LanguageTable, LanguageTableError};
 use messaging::semconv::BrokerEndpoint;
+use messaging::settings::read_secret;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,14 +90,14 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &Config) -> Result<Self, StartupError> {
-        let languages = LanguageTable::load(config.languages_file.as_deref())?;
+        let languages = LanguageTable::load(config.pipeline.languages_file.as_deref())?;
         let access = access_policy(config)?;
         let pool = connect_and_migrate(&config.database_url).await?;
-        let topology = Topology::new(&config.queue_prefix);
+        let topology = Topology::new(&config.pipeline.queue_prefix);
         let state = AppState {
             pool,
-            broker: Arc::new(Broker::new(config.amqp_url.clone(), topology)),
-            broker_endpoint: Arc::new(BrokerEndpoint::from_url(&config.amqp_url)),
+            broker: Arc::new(Broker::new(config.pipeline.amqp_url.clone(), topology)),
+            broker_endpoint: Arc::new(BrokerEndpoint::from_url(&config.pipeline.amqp_url)),
             languages: Arc::new(languages),
             metrics: Arc::new(ApiMetrics::new()),
             completions: Completions::new(),

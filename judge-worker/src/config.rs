@@ -2,7 +2,9 @@
 //! (`judge-worker --help` lists them with their defaults).
 
 use clap::{Parser, ValueEnum};
+use messaging::settings::{PipelineArgs, SecretFileError, read_secret};
 use std::path::PathBuf;
+use telemetry::LogArgs;
 
 /// Which [`sandbox::Sandbox`] runs compilers and programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,17 +42,8 @@ pub struct Config {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// RabbitMQ URL.
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    pub amqp_url: String,
-
-    /// Prefix of every exchange and queue name (tests set a unique one).
-    #[arg(long, env = "QUEUE_PREFIX", default_value = "")]
-    pub queue_prefix: String,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 
     /// Base URL of client-api, for test cases.
     #[arg(long, env = "API_URL", default_value = "http://127.0.0.1:8080")]
@@ -64,10 +57,6 @@ pub struct Config {
     /// temp dir, removed at exit). The namespace sandbox keeps workspaces in tmpfs of its own.
     #[arg(long, env = "WORK_DIR")]
     pub work_dir: Option<PathBuf>,
-
-    /// Language table to use instead of the built-in one.
-    #[arg(long, env = "LANGUAGES_FILE")]
-    pub languages_file: Option<PathBuf>,
 
     /// Sandbox implementation.
     #[arg(long, env = "SANDBOX", value_enum, default_value = "namespaces")]
@@ -101,13 +90,8 @@ pub struct Config {
     #[arg(long, env = "INSECURE_DEV")]
     pub insecure_dev: bool,
 
-    /// Console log format: `pretty` or `json` (default: pretty on a terminal, else json).
-    #[arg(long, env = "LOG_FORMAT")]
-    pub log_format: Option<String>,
-
-    /// Log filter, in `RUST_LOG` syntax.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
-    pub log_filter: String,
+    #[command(flatten)]
+    pub logs: LogArgs,
 }
 
 impl Config {
@@ -130,12 +114,12 @@ impl Config {
     }
 
     /// The worker token from `WORKER_TOKEN_FILE` or `WORKER_TOKEN` (trimmed).
-    pub fn token(&self) -> std::io::Result<Option<String>> {
-        let raw = match &self.worker_token_file {
-            Some(path) => Some(std::fs::read_to_string(path)?),
-            None => self.worker_token.clone(),
-        };
-        Ok(raw.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
+    pub fn token(&self) -> Result<Option<String>, SecretFileError> {
+        read_secret(
+            "WORKER_TOKEN",
+            self.worker_token.as_deref(),
+            self.worker_token_file.as_deref(),
+        )
     }
 
     pub fn concurrency(&self) -> usize {

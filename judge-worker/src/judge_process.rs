@@ -96,9 +96,9 @@ impl JudgeProcess {
             sandbox: config.sandbox,
             base_uid,
             cgroup_name: config.sandbox_cgroup(),
-            languages_file: config.languages_file.clone(),
+            languages_file: config.pipeline.languages_file.clone(),
             work_root,
-            log_filter: config.log_filter.clone(),
+            log_filter: config.logs.log_filter.clone(),
         })
     }
 
@@ -226,7 +226,8 @@ fn describe(status: std::process::ExitStatus) -> String {
 /// `judge-worker judge-batch`: judge the jobs on stdin, one JSON line each, in slot 0 of a
 /// sandbox of one slot; answer each with one JSON line on stdout.
 pub async fn run_judge_batch(config: &Config) -> anyhow::Result<()> {
-    let languages = messaging::language::LanguageTable::load(config.languages_file.as_deref())?;
+    let languages =
+        messaging::language::LanguageTable::load(config.pipeline.languages_file.as_deref())?;
     let work_root = config.work_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("judge-batch-{}", std::process::id()))
     });

@@ -11,7 +11,6 @@ pub mod judge;
 pub mod judge_process;
 pub mod metrics;
 pub mod process_submission;
-pub mod result_publisher;
 pub mod slots;
 pub mod started_publisher;
 pub mod startup;
@@ -28,8 +27,8 @@ pub fn main_entry() -> anyhow::Result<()> {
     let telemetry = telemetry::TelemetryConfig {
         service_name: "judge-worker",
         service_version: env!("CARGO_PKG_VERSION"),
-        log_format: telemetry::LogFormat::choose(config.log_format.as_deref()),
-        log_filter: config.log_filter.clone(),
+        log_format: config.logs.format(),
+        log_filter: config.logs.log_filter.clone(),
         // A judge process answers on stdout.
         console: match config.command {
             Some(config::Command::JudgeBatch) => telemetry::Console::Stderr,
@@ -56,17 +55,16 @@ pub fn main_entry() -> anyhow::Result<()> {
 /// `judge-worker replay-dead-letters`: moves dead-lettered messages back to their queues.
 async fn replay_dead_letters(config: &config::Config, limit: u64) -> anyhow::Result<()> {
     use lapin::options::ConfirmSelectOptions;
-    let connection = lapin::Connection::connect(
-        &config.amqp_url,
-        lapin::ConnectionProperties::default().with_connection_name("judge-worker-replay".into()),
+    let topology = messaging::Topology::new(&config.pipeline.queue_prefix);
+    let (connection, channel) = messaging::topology::open_channel(
+        &config.pipeline.amqp_url,
+        "judge-worker-replay",
+        &topology,
     )
     .await?;
-    let channel = connection.create_channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    let topology = messaging::Topology::new(&config.queue_prefix);
-    topology.declare(&channel).await?;
     let report = messaging::dead_letters::replay(&channel, &topology, limit).await?;
     let _ = connection.close(200, "replay done".into()).await;
     for kept in &report.kept {

@@ -1,12 +1,15 @@
-//! `process judge.submission`: one delivery, from the queue to an acknowledged result.
+//! `process judge.submission`: one delivery, from the queue to an acknowledged result. The
+//! [`Handler`] of the submission queue; `messaging::consumer` runs it and settles the delivery
+//! by the [`Outcome`] it returns.
 //!
-//! Spans: `queue.wait` (from the publish time to delivery, when the message carries one) and the CONSUMER span, both
-//! children of the producer's context, the CONSUMER span also linked to it; under it the
-//! test-case fetch (cache miss only), `judge.compile`, `judge.run` per test case and
-//! `publish judge.result`.
+//! Spans: `queue.wait` (from the publish time to delivery, when the message carries one) and
+//! the CONSUMER span, both children of the producer's context, the CONSUMER span also linked to
+//! it; under it the test-case fetch (cache miss only), `judge.compile`, `judge.run` per test
+//! case and `publish judge.result` / `confirm judge.result`.
 //!
 //! Acknowledgement rules:
-//! - undecodable or schema-invalid message → rejected to the dead-letter queue (never requeued);
+//! - undecodable or schema-invalid message → rejected to the dead-letter queue (never
+//!   requeued), by the consumer runner;
 //! - verdict reached, or a failure retrying cannot fix (unknown problem version, unknown
 //!   language) → result published with confirm, then ack;
 //! - infrastructure failure (API down, sandbox failure) → requeued, until the last attempt the
@@ -20,16 +23,14 @@
 
 use crate::judge::{JudgeError, JudgeJob, JudgeOutcome};
 use crate::judge_process::{BatchJob, JudgeProcessError};
-use crate::result_publisher::publish_result;
 use crate::started_publisher::announce_started;
 use crate::testcase_fetch::FetchError;
 use crate::worker::Worker;
 use chrono::{DateTime, Utc};
 use lapin::Channel;
-use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
+use messaging::consumer::{Envelope, Handler, Outcome};
 use messaging::contract::SCHEMA_VERSION;
-use messaging::instrumentation::{MessagingMetrics, continue_from_producer};
+use messaging::instrumentation::{ConfirmChannel, MessagingMetrics, TracedPublisher};
 use messaging::semconv::{MESSAGING_SYSTEM, span};
 use messaging::topology::SUBMISSION_ROUTING_KEY;
 use messaging::{
@@ -40,7 +41,9 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, Tracer};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tracing::Instrument;
+
+/// How long the broker may take to take a result (write, then confirm).
+const RESULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why no verdict was reached.
 enum Failure {
@@ -55,80 +58,55 @@ struct Judged {
     testcase_fetch: Duration,
 }
 
-pub async fn process_delivery(
-    worker: Arc<Worker>,
-    publish_channel: Channel,
-    delivery: Delivery,
-    destination: Arc<str>,
-) {
-    let consumed_at = Utc::now();
-    let started = Instant::now();
-    let base_attributes = MessagingMetrics::delivery_attributes(&destination);
-    worker.metrics.messaging.consumed.add(1, &base_attributes);
-    let headers = delivery.properties.headers().as_ref();
+/// The handler of `judge.submission`.
+pub struct JudgeSubmission {
+    pub worker: Arc<Worker>,
+}
 
-    let message = match SubmissionMessage::decode(&delivery.data) {
-        Ok(message) => message,
-        Err(e) => {
-            tracing::error!(
-                error = %e,
-                delivery_tag = delivery.delivery_tag,
-                message_id = ?delivery.properties.message_id().as_ref().map(|s| s.as_str()),
-                body_bytes = delivery.data.len(),
-                "undecodable submission message; sending it to the dead-letter queue"
-            );
-            worker.metrics.messaging.rejected.add(1, &base_attributes);
-            let _ = delivery
-                .acker
-                .reject(BasicRejectOptions { requeue: false })
-                .await;
-            return;
-        }
-    };
+impl Handler for JudgeSubmission {
+    type Message = SubmissionMessage;
 
-    let parent = trace_headers::extract_context(headers);
-    let publish_time = trace_headers::publish_time(headers, *delivery.properties.timestamp());
-    let queue_wait = publish_time.map(|(published_at, precision)| QueueWait {
-        published_at,
-        precision,
-        wait: (consumed_at - published_at)
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    });
-    match &queue_wait {
-        Some(wait) => record_queue_wait(&worker, &parent, &message, consumed_at, wait),
-        None => tracing::warn!(
-            submission.id = %message.submission_id,
-            "the message carries no publish time (no x-published-at-ns header, no AMQP timestamp); its queue wait is unknown"
-        ),
+    fn metrics(&self) -> Option<&MessagingMetrics> {
+        Some(&self.worker.metrics.messaging)
     }
 
-    announce_started(
-        &worker,
-        &publish_channel,
-        message.submission_id,
-        consumed_at,
-    );
-    let delivery_count = trace_headers::delivery_count(headers);
-    let id = message.submission_id.to_string();
-    let consumer = messaging::consumer_span!(
-        span::PROCESS_SUBMISSION,
-        destination,
-        SUBMISSION_ROUTING_KEY,
-        delivery,
-        id,
-        worker.endpoint,
-        messaging.client.id = %worker.worker_id,
-        judge.language = %message.language,
-        judge.verdict = tracing::field::Empty,
-        judge.delivery_count = delivery_count,
-        judge.queue_wait_ms = queue_wait.as_ref().map(|w| ms(w.wait))
-    );
-    continue_from_producer(&consumer, parent.clone());
+    fn span(&self, envelope: &Envelope<SubmissionMessage>, destination: &str) -> tracing::Span {
+        let worker = &self.worker;
+        let message = &envelope.message;
+        messaging::consumer_span!(
+            span::PROCESS_SUBMISSION,
+            destination,
+            SUBMISSION_ROUTING_KEY,
+            envelope,
+            message.submission_id,
+            worker.endpoint,
+            messaging.client.id = %worker.worker_id,
+            judge.language = %message.language,
+            judge.verdict = tracing::field::Empty,
+            judge.delivery_count = envelope.delivery_count,
+            judge.queue_wait_ms = QueueWait::of(envelope).map(|w| ms(w.wait))
+        )
+    }
 
-    async {
+    async fn handle(&self, envelope: Envelope<SubmissionMessage>, replies: &Channel) -> Outcome {
+        let worker = &self.worker;
+        let message = &envelope.message;
+        let consumed_at = envelope.consumed_at;
+        let queue_wait = QueueWait::of(&envelope);
+        match &queue_wait {
+            Some(wait) => record_queue_wait(worker, &envelope.parent, message, consumed_at, wait),
+            None => tracing::warn!(
+                submission.id = %message.submission_id,
+                "the message carries no publish time (no x-published-at-ns header, no AMQP timestamp); its queue wait is unknown"
+            ),
+        }
+        announce_started(worker, replies, message.submission_id, consumed_at);
+
+        let delivery_count = envelope.delivery_count;
         let final_attempt = delivery_count >= worker.topology.delivery_limit;
-        let timings = |judged_at: DateTime<Utc>, fetch: Duration, outcome: Option<&JudgeOutcome>| WorkerTimings {
+        let timings = |judged_at: DateTime<Utc>,
+                       fetch: Duration,
+                       outcome: Option<&JudgeOutcome>| WorkerTimings {
             published_at: queue_wait.as_ref().map(|w| w.published_at),
             consumed_at,
             judged_at,
@@ -139,10 +117,17 @@ pub async fn process_delivery(
             run_ms: outcome.map_or(0.0, |o| ms(o.run_time)),
         };
         // Delivered before: the previous holder may have died judging it.
-        let isolated = delivery.redelivered || delivery_count >= 1;
-        let (result, dead_letter) = match judge_submission(&worker, &message, isolated, &parent).await {
+        let isolated = envelope.redelivered || delivery_count >= 1;
+        let (result, dead_letter) = match judge_submission(
+            worker,
+            message,
+            isolated,
+            &envelope.parent,
+        )
+        .await
+        {
             Ok(judged) => {
-                record_judge_metrics(&worker, &message.language, &judged.outcome);
+                record_judge_metrics(worker, &message.language, &judged.outcome);
                 let outcome = judged.outcome;
                 let result = ResultMessage {
                     schema_version: SCHEMA_VERSION,
@@ -162,12 +147,11 @@ pub async fn process_delivery(
                 span.record("otel.status_description", reason.as_str());
                 tracing::warn!(%reason, delivery_count, "judging failed; returning the submission to the queue for another attempt");
                 // A short pause, so a failing dependency is not hammered by instant retries.
-                tokio::time::sleep(Duration::from_millis(250 * (delivery_count as u64 + 1))).await;
-                let _ = delivery
-                    .acker
-                    .nack(BasicNackOptions { requeue: true, multiple: false })
-                    .await;
-                return;
+                tokio::time::sleep(Duration::from_millis(
+                    250 * (delivery_count.max(0) as u64 + 1),
+                ))
+                .await;
+                return Outcome::Requeue;
             }
             Err(failure) => {
                 let (reason, dead_letter) = match failure {
@@ -199,31 +183,30 @@ pub async fn process_delivery(
             }
         };
         tracing::Span::current().record("judge.verdict", result.verdict.as_str());
-        match publish_result(&worker, &publish_channel, &result).await {
-            Ok(()) if dead_letter => {
-                let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
+        let publisher = TracedPublisher {
+            topology: &worker.topology,
+            endpoint: &worker.endpoint,
+            metrics: &worker.metrics.messaging,
+        };
+        let target = ConfirmChannel {
+            channel: replies,
+            timeout: RESULT_CONFIRM_TIMEOUT,
+        };
+        match publisher.publish(&target, &result, None).await {
+            Ok(_) if dead_letter => {
                 tracing::warn!("submission dead-lettered after its last attempt");
+                Outcome::DeadLetter
             }
-            Ok(()) => {
-                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+            Ok(_) => {
                 tracing::info!(verdict = %result.verdict, "submission judged");
+                Outcome::Ack
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot publish the result; returning the submission to the queue");
-                let _ = delivery
-                    .acker
-                    .nack(BasicNackOptions { requeue: true, multiple: false })
-                    .await;
+                Outcome::Requeue
             }
         }
     }
-    .instrument(consumer)
-    .await;
-    worker
-        .metrics
-        .messaging
-        .process_duration
-        .record(started.elapsed().as_secs_f64(), &base_attributes);
 }
 
 /// The current span's context (the consumer span), for a child process to continue; the
@@ -248,6 +231,23 @@ struct QueueWait {
     published_at: DateTime<Utc>,
     precision: QueueWaitPrecision,
     wait: Duration,
+}
+
+impl QueueWait {
+    /// From the publish time the producer wrote (`x-published-at-ns`, else the AMQP
+    /// `timestamp` in whole seconds) to the delivery; `None` when the message carries neither.
+    fn of(envelope: &Envelope<SubmissionMessage>) -> Option<QueueWait> {
+        let headers = envelope.properties.headers().as_ref();
+        let (published_at, precision) =
+            trace_headers::publish_time(headers, *envelope.properties.timestamp())?;
+        Some(QueueWait {
+            published_at,
+            precision,
+            wait: (envelope.consumed_at - published_at)
+                .to_std()
+                .unwrap_or(Duration::ZERO),
+        })
+    }
 }
 
 /// `queue.wait`: a span covering the time the message sat in the broker, from the publish
@@ -326,12 +326,6 @@ async fn judge_submission(
     isolated: bool,
     parent: &opentelemetry::Context,
 ) -> Result<Judged, Failure> {
-    if worker.engine.languages().get(&message.language).is_none() {
-        return Err(Failure::Permanent(format!(
-            "this worker has no language `{}`",
-            message.language
-        )));
-    }
     let fetch_started = Instant::now();
     let (testcases, testcase_fetch): (Arc<Vec<Testcase>>, Duration) = match &message.testcases {
         TestcaseSource::Inline { testcases } => (Arc::new(testcases.clone()), Duration::ZERO),

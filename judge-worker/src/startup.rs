@@ -36,8 +36,8 @@ pub enum StartupError {
     Sandbox(#[from] sandbox::SandboxError),
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
-    #[error("cannot read WORKER_TOKEN_FILE: {0}")]
-    TokenFile(std::io::Error),
+    #[error(transparent)]
+    TokenFile(#[from] messaging::settings::SecretFileError),
     #[error(
         "no WORKER_TOKEN configured: set it (or WORKER_TOKEN_FILE), or start with --insecure-dev for local development"
     )]
@@ -77,7 +77,7 @@ pub struct Application {
 
 impl Application {
     pub fn build(config: &Config) -> Result<Self, StartupError> {
-        let languages = LanguageTable::load(config.languages_file.as_deref())?;
+        let languages = LanguageTable::load(config.pipeline.languages_file.as_deref())?;
         let token = config.token().map_err(StartupError::TokenFile)?;
         if token.is_none() {
             if !config.insecure_dev {
@@ -128,9 +128,9 @@ impl Application {
             )?,
             slots: SlotPool::new(concurrency, metrics.clone()),
             metrics,
-            topology: Topology::new(&config.queue_prefix),
-            endpoint: BrokerEndpoint::from_url(&config.amqp_url),
-            amqp_url: config.amqp_url.clone(),
+            topology: Topology::new(&config.pipeline.queue_prefix),
+            endpoint: BrokerEndpoint::from_url(&config.pipeline.amqp_url),
+            amqp_url: config.pipeline.amqp_url.clone(),
             concurrency,
             worker_id,
             judge_process,

@@ -1,19 +1,29 @@
 //! What every producer and consumer of this pipeline records, in one place: the messaging
-//! semantic-convention metrics, the PRODUCER and CONSUMER span fields, and how a publish or a
-//! delivery is accounted for. Numbers go into spans as `i64`: tracing-opentelemetry exports
-//! unsigned integers as strings, which TraceQL cannot compare. Span names must be static for
-//! `tracing`, so the spans are made
-//! by the macros [`producer_span!`](crate::producer_span) and
-//! [`consumer_span!`](crate::consumer_span) at the call site, with the name of the box in
-//! the span tree.
+//! semantic-convention metrics, the PRODUCER and CONSUMER span fields, and the one traced
+//! publish ([`TracedPublisher`]). Numbers go into spans as `i64`: tracing-opentelemetry
+//! exports unsigned integers as strings, which TraceQL cannot compare. Span names must be
+//! static for `tracing`, so each span name has one call site: the publish spans in the
+//! [`TracedMessage`] impls here, the consumer spans in each queue's
+//! [`Handler`](crate::consumer::Handler), through the macros below.
 
-use crate::publish::{PublishError, Written};
-use crate::semconv::{BrokerEndpoint, DURATION_BUCKETS_SECONDS, MESSAGING_SYSTEM, metric};
+use crate::contract::{RESULT_TYPE, ResultMessage, SUBMISSION_TYPE, SubmissionMessage};
+use crate::publish::{self, Outgoing, PublishError, Written};
+use crate::semconv::{
+    self, BrokerEndpoint, DURATION_BUCKETS_SECONDS, MESSAGING_SYSTEM, metric, span,
+};
+use crate::topology::{RESULT_ROUTING_KEY, SUBMISSION_ROUTING_KEY, Topology};
+use crate::trace_headers;
+use chrono::{DateTime, Utc};
+use lapin::Channel;
+use lapin::types::FieldTable;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 use opentelemetry::trace::TraceContextExt;
-use std::time::Instant;
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
 
 /// A histogram in seconds with the pipeline's explicit buckets (0.5 ms to 5 min), so the same
 /// metric reads well for a 1 ms broker hop and a minute-long queue wait.
@@ -127,61 +137,189 @@ impl PublishFailure for PublishError {
     }
 }
 
-/// One publish as the pipeline traces it: a PRODUCER span (`producer_span!`) that ends when
-/// the message is written, then an INTERNAL span (`confirm_span!`) for the wait for the
-/// broker's confirm. The producer span ends before a consumer can have started on the
-/// message, so Tempo's service graph measures every broker hop from the publish; the
-/// `messaging.client.operation.duration` metric still covers publish and confirm, the time
-/// the caller waits.
-pub struct TracedPublish<'a> {
-    pub producer: tracing::Span,
-    pub metrics: &'a MessagingMetrics,
-    pub endpoint: &'a BrokerEndpoint,
-    pub destination: &'a str,
+/// Where a traced publish writes: a [`ConfirmChannel`], or a service's own reconnecting link
+/// (client-api's `Broker`).
+pub trait PublishTarget: Sync {
+    type Error: PublishFailure + From<PublishError> + Send;
+    /// Writes the message (see [`publish::write`]).
+    fn write(&self, msg: Outgoing<'_>)
+    -> impl Future<Output = Result<Written, Self::Error>> + Send;
+    /// Waits for the broker's confirm of a written message.
+    fn confirmed(&self, written: Written) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
-impl TracedPublish<'_> {
-    /// `write` the message under the producer span, then `confirm` it under the span
-    /// `confirm_span` makes (after the write, so that it starts where the producer ends).
-    pub async fn run<E, W, S, C, F>(self, write: W, confirm_span: S, confirm: C) -> Result<(), E>
-    where
-        E: PublishFailure,
-        W: std::future::Future<Output = Result<Written, E>>,
-        S: FnOnce() -> tracing::Span,
-        C: FnOnce(Written) -> F,
-        F: std::future::Future<Output = Result<(), E>>,
-    {
-        use tracing::Instrument;
+/// A confirm-mode channel, with one timeout for the write and one for the confirm.
+pub struct ConfirmChannel<'a> {
+    pub channel: &'a Channel,
+    pub timeout: Duration,
+}
+
+impl PublishTarget for ConfirmChannel<'_> {
+    type Error = PublishError;
+
+    async fn write(&self, msg: Outgoing<'_>) -> Result<Written, PublishError> {
+        tokio::time::timeout(self.timeout, publish::write(self.channel, msg))
+            .await
+            .map_err(|_| PublishError::Timeout(self.timeout))?
+    }
+
+    async fn confirmed(&self, written: Written) -> Result<(), PublishError> {
+        written.confirmed(self.timeout).await
+    }
+}
+
+/// A message the pipeline publishes with a trace: its routing, and its two spans (made here
+/// because `tracing` span names must be static: one call site per span name).
+pub trait TracedMessage: serde::Serialize + Sync {
+    const ROUTING_KEY: &'static str;
+    /// AMQP `type`.
+    const TYPE: &'static str;
+    fn submission_id(&self) -> Uuid;
+    /// The PRODUCER span ([`producer_span!`](crate::producer_span)).
+    fn producer_span(
+        &self,
+        destination: &str,
+        body_len: usize,
+        endpoint: &BrokerEndpoint,
+    ) -> tracing::Span;
+    /// The INTERNAL span of the confirm wait ([`confirm_span!`](crate::confirm_span)).
+    fn confirm_span(&self, destination: &str) -> tracing::Span;
+}
+
+/// `publish judge.submission` and `confirm judge.submission`.
+impl TracedMessage for SubmissionMessage {
+    const ROUTING_KEY: &'static str = SUBMISSION_ROUTING_KEY;
+    const TYPE: &'static str = SUBMISSION_TYPE;
+    fn submission_id(&self) -> Uuid {
+        self.submission_id
+    }
+    fn producer_span(
+        &self,
+        destination: &str,
+        body_len: usize,
+        endpoint: &BrokerEndpoint,
+    ) -> tracing::Span {
+        crate::producer_span!(
+            span::PUBLISH_SUBMISSION,
+            destination,
+            SUBMISSION_ROUTING_KEY,
+            self.submission_id,
+            body_len,
+            endpoint
+        )
+    }
+    fn confirm_span(&self, destination: &str) -> tracing::Span {
+        crate::confirm_span!(span::CONFIRM_SUBMISSION, destination, self.submission_id)
+    }
+}
+
+/// `publish judge.result` and `confirm judge.result`.
+impl TracedMessage for ResultMessage {
+    const ROUTING_KEY: &'static str = RESULT_ROUTING_KEY;
+    const TYPE: &'static str = RESULT_TYPE;
+    fn submission_id(&self) -> Uuid {
+        self.submission_id
+    }
+    fn producer_span(
+        &self,
+        destination: &str,
+        body_len: usize,
+        endpoint: &BrokerEndpoint,
+    ) -> tracing::Span {
+        crate::producer_span!(
+            span::PUBLISH_RESULT,
+            destination,
+            RESULT_ROUTING_KEY,
+            self.submission_id,
+            body_len,
+            endpoint,
+            judge.verdict = self.verdict.as_str()
+        )
+    }
+    fn confirm_span(&self, destination: &str) -> tracing::Span {
+        crate::confirm_span!(span::CONFIRM_RESULT, destination, self.submission_id)
+    }
+}
+
+/// The one traced publish of the pipeline: a PRODUCER span that ends when the message is
+/// written, then an INTERNAL span for the wait for the broker's confirm. The producer span
+/// ends before a consumer can have started on the message, so Tempo's service graph measures
+/// every broker hop from the publish; the `messaging.client.operation.duration` metric still
+/// covers publish and confirm, the time the caller waits.
+pub struct TracedPublisher<'a> {
+    pub topology: &'a Topology,
+    pub endpoint: &'a BrokerEndpoint,
+    pub metrics: &'a MessagingMetrics,
+}
+
+impl TracedPublisher<'_> {
+    /// Publishes `message` (persistent, with trace context and `x-published-at-ns`) to
+    /// `target` and waits for the confirm. Its spans are children of `parent`, or of the
+    /// current span. Returns the publish time written into the headers. A message that cannot
+    /// be encoded is an error ([`PublishError::Encode`]), never an empty body.
+    pub async fn publish<M: TracedMessage, T: PublishTarget>(
+        &self,
+        target: &T,
+        message: &M,
+        parent: Option<&opentelemetry::Context>,
+    ) -> Result<DateTime<Utc>, T::Error> {
+        let destination = semconv::publish_destination(&self.topology.exchange, M::ROUTING_KEY);
+        let body = serde_json::to_vec(message).map_err(PublishError::Encode)?;
+        let id = message.submission_id().to_string();
+        let producer = message.producer_span(&destination, body.len(), self.endpoint);
+        if let Some(parent) = parent {
+            let _ = producer.set_parent(parent.clone());
+        }
+        let mut headers = FieldTable::default();
+        trace_headers::inject_context(&producer.context(), &mut headers);
+        let published_at = Utc::now();
+        trace_headers::set_published_at(&mut headers, published_at);
+
         let started = Instant::now();
-        let written = write.instrument(self.producer.clone()).await;
+        let written = target
+            .write(Outgoing {
+                exchange: &self.topology.exchange,
+                routing_key: M::ROUTING_KEY,
+                body: &body,
+                message_id: &id,
+                kind: M::TYPE,
+                headers,
+                persistent: true,
+            })
+            .instrument(producer.clone())
+            .await;
         let written = match written {
             Ok(w) => w,
             Err(e) => {
                 self.metrics.record_publish(
-                    &self.producer,
+                    &producer,
                     self.endpoint,
-                    self.destination,
+                    &destination,
                     started,
                     Some((e.kind(), e.to_string())),
                 );
                 return Err(e);
             }
         };
-        // The message is on its way: the producer span ends here.
-        drop(self.producer);
-        let span = confirm_span();
-        let outcome = confirm(written).instrument(span.clone()).await;
+        // The message is on its way: the producer span ends here, the confirm span starts.
+        drop(producer);
+        let confirm = message.confirm_span(&destination);
+        if let Some(parent) = parent {
+            let _ = confirm.set_parent(parent.clone());
+        }
+        let outcome = target.confirmed(written).instrument(confirm.clone()).await;
         if let Err(e) = &outcome {
-            span.in_scope(|| tracing::warn!(error = %e, "the broker did not confirm the message"));
+            confirm
+                .in_scope(|| tracing::warn!(error = %e, "the broker did not confirm the message"));
         }
         self.metrics.record_publish(
-            &span,
+            &confirm,
             self.endpoint,
-            self.destination,
+            &destination,
             started,
             outcome.as_ref().err().map(|e| (e.kind(), e.to_string())),
         );
-        outcome
+        outcome.map(|()| published_at)
     }
 }
 
@@ -223,7 +361,7 @@ macro_rules! producer_span {
     };
 }
 
-/// The INTERNAL span of waiting for a publish's confirm ([`TracedPublish`]): a sibling of the
+/// The INTERNAL span of waiting for a publish's confirm ([`TracedPublisher`]): a sibling of the
 /// PRODUCER span, named `confirm <queue>`.
 #[macro_export]
 macro_rules! confirm_span {
@@ -241,11 +379,12 @@ macro_rules! confirm_span {
     };
 }
 
-/// A CONSUMER span for processing one delivery, with the messaging semantic-convention fields
-/// set at creation. Follow it with [`continue_from_producer`].
+/// A CONSUMER span for processing one delivery (a [`consumer::Envelope`](crate::consumer::Envelope)),
+/// with the messaging semantic-convention fields set at creation. The consumer runner makes it
+/// a child of the producer ([`continue_from_producer`]).
 #[macro_export]
 macro_rules! consumer_span {
-    ($name:expr, $destination:expr, $routing_key:expr, $delivery:expr, $message_id:expr, $endpoint:expr $(, $($extra:tt)*)?) => {
+    ($name:expr, $destination:expr, $routing_key:expr, $envelope:expr, $message_id:expr, $endpoint:expr $(, $($extra:tt)*)?) => {
         $crate::instrumentation::__tracing::info_span!(
             $name,
             otel.kind = "consumer",
@@ -256,9 +395,9 @@ macro_rules! consumer_span {
             messaging.operation.type = "process",
             messaging.destination.name = %$destination,
             messaging.rabbitmq.destination.routing_key = $routing_key,
-            messaging.rabbitmq.message.delivery_tag = $delivery.delivery_tag as i64,
+            messaging.rabbitmq.message.delivery_tag = $envelope.delivery_tag as i64,
             messaging.message.id = %$message_id,
-            messaging.message.body.size = $delivery.data.len() as i64,
+            messaging.message.body.size = $envelope.body_len as i64,
             server.address = %$endpoint.address,
             server.port = i64::from($endpoint.port),
             submission.id = %$message_id,

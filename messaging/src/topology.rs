@@ -9,7 +9,7 @@
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{Channel, ExchangeKind};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 
 /// Routing key (and unprefixed queue name) of submissions.
 pub const SUBMISSION_ROUTING_KEY: &str = "judge.submission";
@@ -170,6 +170,23 @@ impl Topology {
 
 fn long_string(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
+}
+
+/// Opens a connection named `name` and a channel on it, and declares the topology (every
+/// service declares it on every connect, so the first one up creates it).
+pub async fn open_channel(
+    url: &str,
+    name: &str,
+    topology: &Topology,
+) -> Result<(Connection, Channel), lapin::Error> {
+    let connection = Connection::connect(
+        url,
+        ConnectionProperties::default().with_connection_name(name.into()),
+    )
+    .await?;
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel).await?;
+    Ok((connection, channel))
 }
 
 #[cfg(test)]

@@ -44,6 +44,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// The console log settings every service takes (`#[command(flatten)]`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Console log format: `pretty` or `json` (default: pretty on a terminal, else json).
+    #[arg(long, env = "LOG_FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Log filter, in `RUST_LOG` syntax.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+}
+
+impl LogArgs {
+    pub fn format(&self) -> LogFormat {
+        LogFormat::choose(self.log_format.as_deref())
+    }
+}
+
 impl LogFormat {
     /// `pretty` or `json` as given (`LOG_FORMAT`); otherwise pretty on a terminal, else JSON.
     pub fn choose(setting: Option<&str>) -> Self {
