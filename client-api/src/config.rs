@@ -2,7 +2,7 @@
 //! (`client-api --help` lists them with their defaults).
 
 use clap::Parser;
-use messaging::settings::PipelineArgs;
+use messaging::settings::{PipelineArgs, WorkerTokenArgs};
 use std::path::PathBuf;
 use telemetry::LogArgs;
 
@@ -44,13 +44,8 @@ pub struct Config {
     #[arg(long, env = "ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
 
-    /// Worker token: reads test cases from the internal endpoint.
-    #[arg(long, env = "WORKER_TOKEN", hide_env_values = true)]
-    pub worker_token: Option<String>,
-
-    /// File holding the worker token.
-    #[arg(long, env = "WORKER_TOKEN_FILE")]
-    pub worker_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub worker_token: WorkerTokenArgs,
 
     /// Run without tokens: every caller may do everything. Local development only.
     #[arg(long, env = "INSECURE_DEV")]

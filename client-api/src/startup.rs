@@ -58,11 +58,7 @@ fn access_policy(config: &Config) -> Result<AccessPolicy, AccessConfigError> {
         config.admin_token.as_deref(),
         config.admin_token_file.as_deref(),
     )?;
-    let worker = read_secret(
-        "WORKER_TOKEN",
-        config.worker_token.as_deref(),
-        config.worker_token_file.as_deref(),
-    )?;
+    let worker = config.worker_token.read()?;
     let policy = AccessPolicy::new(
         clients,
         admin,

@@ -2,7 +2,7 @@
 //! (`judge-worker --help` lists them with their defaults).
 
 use clap::{Parser, ValueEnum};
-use messaging::settings::{PipelineArgs, SecretFileError, read_secret};
+use messaging::settings::{PipelineArgs, WorkerTokenArgs};
 use std::path::PathBuf;
 use telemetry::LogArgs;
 
@@ -77,13 +77,8 @@ pub struct Config {
     #[arg(long, env = "TESTCASE_CACHE_ENTRIES", default_value = "128")]
     pub testcase_cache_entries: usize,
 
-    /// Token for the API's internal test-case endpoint.
-    #[arg(long, env = "WORKER_TOKEN", hide_env_values = true)]
-    pub worker_token: Option<String>,
-
-    /// File holding the worker token (for container secrets).
-    #[arg(long, env = "WORKER_TOKEN_FILE")]
-    pub worker_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub worker_token: WorkerTokenArgs,
 
     /// Run without a worker token (the API must run with --insecure-dev too). Local
     /// development only.
@@ -111,15 +106,6 @@ impl Config {
         self.sandbox_cgroup
             .clone()
             .unwrap_or_else(|| format!("judge-sandbox-{}", std::process::id()))
-    }
-
-    /// The worker token from `WORKER_TOKEN_FILE` or `WORKER_TOKEN` (trimmed).
-    pub fn token(&self) -> Result<Option<String>, SecretFileError> {
-        read_secret(
-            "WORKER_TOKEN",
-            self.worker_token.as_deref(),
-            self.worker_token_file.as_deref(),
-        )
     }
 
     pub fn concurrency(&self) -> usize {

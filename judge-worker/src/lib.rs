@@ -1,10 +1,11 @@
 //! judge-worker: takes submissions from RabbitMQ, judges them in the sandbox, publishes the
 //! verdicts.
 //!
-//! [`submission_consumer`] receives deliveries; [`process_submission`] handles each one (queue
-//! wait, [`started_publisher`], [`testcase_fetch`], the [`judge`] engine in a [`slots`] slot — in a
-//! [`judge_process`] of its own for a redelivery —, [`result_publisher`]); [`startup`]
-//! assembles it from a [`config::Config`].
+//! [`submission_consumer`] receives deliveries (through `messaging::consumer`);
+//! [`process_submission`] handles each one (queue wait, [`started_publisher`],
+//! [`testcase_fetch`], the [`judge`] engine in a [`slots`] slot — in a [`judge_process`] of
+//! its own for a redelivery —, then the result through `messaging`'s traced publish);
+//! [`startup`] assembles it from a [`config::Config`]. ARCHITECTURE.md maps the whole.
 
 pub mod config;
 pub mod judge;

@@ -78,7 +78,7 @@ pub struct Application {
 impl Application {
     pub fn build(config: &Config) -> Result<Self, StartupError> {
         let languages = LanguageTable::load(config.pipeline.languages_file.as_deref())?;
-        let token = config.token().map_err(StartupError::TokenFile)?;
+        let token = config.worker_token.read()?;
         if token.is_none() {
             if !config.insecure_dev {
                 return Err(StartupError::MissingToken);

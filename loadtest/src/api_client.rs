@@ -1,12 +1,13 @@
-//! The client-api calls the load generator makes, and the shapes of their answers.
+//! The client-api calls the load generator makes; the shapes of requests and answers are
+//! the API's own (`api-contract`).
 //!
 //! Problems are created with the admin token; each submission is sent, and read back, with
 //! one of the client tokens (taking turns, like many users), or the admin token when no
 //! client token is given. A submission is readable only with the token that sent it.
 
 use crate::workload::ProblemSpec;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+pub use api_contract::{SubmissionView, SubmitRequest, SubmitResponse, Timings};
+use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 
@@ -24,60 +25,6 @@ pub enum ApiError {
         status: u16,
         body: String,
     },
-}
-
-/// `POST /api/v1/submissions` answer.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AcceptedSubmission {
-    pub id: String,
-    pub trace_id: String,
-    #[serde(default)]
-    pub trace_url: Option<String>,
-}
-
-/// `GET /api/v1/submissions/{id}` answer (the fields the load generator uses).
-#[derive(Debug, Clone, Deserialize)]
-pub struct SubmissionView {
-    pub status: String,
-    #[serde(default)]
-    pub verdict: Option<String>,
-    #[serde(default)]
-    pub error: Option<String>,
-    pub trace_id: String,
-    #[serde(default)]
-    pub trace_url: Option<String>,
-    pub timings: Timings,
-}
-
-impl SubmissionView {
-    pub fn is_done(&self) -> bool {
-        self.status == "done"
-    }
-}
-
-/// The stage timestamps and derived milliseconds of a submission.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct Timings {
-    pub accepted_at: Option<DateTime<Utc>>,
-    pub published_at: Option<DateTime<Utc>>,
-    pub consumed_at: Option<DateTime<Utc>>,
-    pub judged_at: Option<DateTime<Utc>>,
-    pub stored_at: Option<DateTime<Utc>>,
-    pub api_ms: Option<f64>,
-    pub queue_wait_ms: Option<f64>,
-    pub testcase_fetch_ms: Option<f64>,
-    pub compile_ms: Option<f64>,
-    pub run_ms: Option<f64>,
-    pub result_delivery_ms: Option<f64>,
-    pub end_to_end_ms: Option<f64>,
-}
-
-/// What `POST /api/v1/submissions` is sent.
-#[derive(Debug, Clone, Serialize)]
-pub struct SubmitRequest<'a> {
-    pub problem_id: i64,
-    pub language: &'a str,
-    pub source: &'a str,
 }
 
 /// The bearer tokens the generator sends.
@@ -206,10 +153,10 @@ impl ApiClient {
     /// Submits with `token` (see [`Tokens::for_submission`]).
     pub async fn submit(
         &self,
-        request: &SubmitRequest<'_>,
+        request: &SubmitRequest,
         token: Option<&str>,
         headers: &ExtraHeaders,
-    ) -> Result<AcceptedSubmission, ApiError> {
+    ) -> Result<SubmitResponse, ApiError> {
         let path = "/api/v1/submissions";
         let mut builder = with_token(self.http.post(format!("{}{path}", self.base)), token)
             .timeout(REQUEST_TIMEOUT)
@@ -228,7 +175,7 @@ impl ApiClient {
     /// token that submitted it.
     pub async fn wait_for(
         &self,
-        id: &str,
+        id: uuid::Uuid,
         wait: Duration,
         token: Option<&str>,
         headers: &ExtraHeaders,

@@ -345,7 +345,7 @@ impl Report {
 /// mean number of slots judging over the same window.
 fn throughput_and_busy_slots(records: &[SubmissionRecord]) -> (Option<f64>, Option<f64>) {
     let timings: Vec<&Timings> = records.iter().filter_map(|r| r.timings()).collect();
-    let first = timings.iter().filter_map(|t| t.accepted_at).min();
+    let first = timings.iter().map(|t| t.accepted_at).min();
     let last = timings.iter().filter_map(|t| t.stored_at).max();
     let (Some(first), Some(last)) = (first, last) else {
         return (None, None);

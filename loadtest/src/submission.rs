@@ -169,11 +169,7 @@ pub async fn run_submission(
         span.end(Some(error));
         return record;
     };
-    let request = SubmitRequest {
-        problem_id,
-        language: program.language,
-        source: program.source,
-    };
+    let request = SubmitRequest::for_problem(problem_id, program.language, program.source);
     let post = span.request(
         names::SUBMIT_SPAN,
         "POST",
@@ -214,8 +210,8 @@ pub async fn run_submission(
     record.submit_latency = Some(submit_latency);
     instruments.record_submit_latency(submit_latency);
     live.accepted.fetch_add(1, Ordering::Relaxed);
-    span.set_attribute(KeyValue::new("submission.id", accepted.id.clone()));
-    record.id = Some(accepted.id.clone());
+    span.set_attribute(KeyValue::new("submission.id", accepted.id.to_string()));
+    record.id = Some(accepted.id.to_string());
     record.trace_id = Some(accepted.trace_id);
     record.trace_url = accepted.trace_url;
 
@@ -227,7 +223,7 @@ pub async fn run_submission(
         return record;
     }
 
-    match wait_for_verdict(&context, &span, &accepted.id, token).await {
+    match wait_for_verdict(&context, &span, accepted.id, token).await {
         Waited::Done(view) => {
             let view = *view;
             let latency = due.instant.elapsed();
@@ -277,7 +273,7 @@ enum Waited {
 async fn wait_for_verdict(
     context: &RunContext,
     span: &SubmissionSpan,
-    id: &str,
+    id: uuid::Uuid,
     token: Option<&str>,
 ) -> Waited {
     let url = format!("{}/api/v1/submissions/{id}", context.client.base_url());
@@ -294,7 +290,7 @@ async fn wait_for_verdict(
         get.end(status_of(&answer, 200));
         match answer {
             Ok(view) if view.is_done() => return Waited::Done(Box::new(view)),
-            Ok(view) => last_status = view.status,
+            Ok(view) => last_status = view.status.as_str().to_string(),
             Err(error) => {
                 last_status = format!("polling failed: {error}");
                 // Back off a little: the API may be restarting.

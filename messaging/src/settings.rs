@@ -25,6 +25,30 @@ pub struct PipelineArgs {
     pub languages_file: Option<PathBuf>,
 }
 
+/// The token judges present on the API's internal test-case endpoint: the API checks it, the
+/// worker sends it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerTokenArgs {
+    /// Worker token: reads test cases from the API's internal endpoint.
+    #[arg(long, env = "WORKER_TOKEN", hide_env_values = true)]
+    pub worker_token: Option<String>,
+
+    /// File holding the worker token (for container secrets).
+    #[arg(long, env = "WORKER_TOKEN_FILE")]
+    pub worker_token_file: Option<PathBuf>,
+}
+
+impl WorkerTokenArgs {
+    /// The token from `WORKER_TOKEN_FILE` or `WORKER_TOKEN` (trimmed; `None` when unset).
+    pub fn read(&self) -> Result<Option<String>, SecretFileError> {
+        read_secret(
+            "WORKER_TOKEN",
+            self.worker_token.as_deref(),
+            self.worker_token_file.as_deref(),
+        )
+    }
+}
+
 /// A secret's file could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read {variable} from {path}: {source}")]
