@@ -24,6 +24,8 @@ pub struct TestBedOptions {
     pub no_worker: bool,
     /// Extra environment for the API.
     pub api_env: Vec<(&'static str, String)>,
+    /// Extra environment for the worker.
+    pub worker_env: Vec<(&'static str, String)>,
     /// Run the worker with exactly docker-compose.yml's privileges (root only).
     pub compose_privileges: bool,
 }
@@ -90,8 +92,14 @@ impl TestBed {
             None
         } else {
             Some(
-                Worker::start_with(binaries, &settings, &api.base_url, &[], launcher.as_ref())
-                    .await?,
+                Worker::start_with(
+                    binaries,
+                    &settings,
+                    &api.base_url,
+                    &options.worker_env,
+                    launcher.as_ref(),
+                )
+                .await?,
             )
         };
         let client = ApiClient::new(&api.base_url, Some(&settings.tokens.clients[0]));

@@ -17,6 +17,8 @@ pub const TEMPO: &str = "collector-config/tempo.yaml";
 pub const LOKI: &str = "collector-config/loki.yaml";
 pub const PROMETHEUS: &str = "collector-config/prometheus.yml";
 pub const ALLOY: &str = "collector-config/alloy/config.alloy";
+/// The kustomize component deploy/k8s takes Grafana's files from; no compose service reads it.
+pub const K8S_COMPONENT: &str = "collector-config/kustomization.yaml";
 
 /// The workspace root.
 pub fn repo() -> PathBuf {

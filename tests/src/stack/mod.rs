@@ -12,9 +12,11 @@
 //! - [`grafana`]: the queries of the dashboard, of the datasources' links and of the alert
 //!   rules;
 //! - [`grammar`]: those queries parsed by the grammars Grafana's editors use, after Grafana's
-//!   variable substitution.
+//!   variable substitution;
+//! - [`deploy`]: the Collector components and `${env:...}` references of deploy/'s configs.
 
 pub mod compose;
+pub mod deploy;
 pub mod files;
 pub mod grafana;
 pub mod grammar;
