@@ -84,7 +84,8 @@ impl Handler for JudgeSubmission {
             judge.language = %message.language,
             judge.verdict = tracing::field::Empty,
             judge.delivery_count = envelope.delivery_count,
-            judge.queue_wait_ms = QueueWait::of(envelope).map(|w| ms(w.wait))
+            // Recorded by `handle`, which reads the publish time once.
+            judge.queue_wait_ms = tracing::field::Empty
         )
     }
 
@@ -94,7 +95,10 @@ impl Handler for JudgeSubmission {
         let consumed_at = envelope.consumed_at;
         let queue_wait = QueueWait::of(&envelope);
         match &queue_wait {
-            Some(wait) => record_queue_wait(worker, &envelope.parent, message, consumed_at, wait),
+            Some(wait) => {
+                tracing::Span::current().record("judge.queue_wait_ms", ms(wait.wait));
+                record_queue_wait(worker, &envelope.parent, message, consumed_at, wait)
+            }
             None => tracing::warn!(
                 submission.id = %message.submission_id,
                 "the message carries no publish time (no x-published-at-ns header, no AMQP timestamp); its queue wait is unknown"

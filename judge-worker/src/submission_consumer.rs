@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How long in-flight judges may take to finish after a shutdown request (Kubernetes'
-/// `terminationGracePeriodSeconds` and compose's `stop_grace_period` allow for it).
+/// `terminationGracePeriodSeconds` in deploy/k8s allows for it).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Consumes until `shutdown` is cancelled.

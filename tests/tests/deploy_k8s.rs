@@ -5,6 +5,7 @@
 //! probes and privileges agree with docker-compose.yml and the code; KEDA scales on the queue
 //! the code declares; and Grafana's ConfigMaps hold exactly the files of collector-config.
 
+use base64::Engine as _;
 use e2e_tests::stack::compose::STACK;
 use e2e_tests::stack::deploy::{check_components_exist, env_references};
 use e2e_tests::stack::files::{files_under, read, repo, strings_in, yaml};
@@ -211,8 +212,17 @@ fn every_overlay_renders_with_the_parts_it_needs() {
                                 .is_some_and(|n| n.starts_with("rabbitmq-amqp-url-"))
                     })
                     .expect("single-node generates the AMQP URL secret");
-                let url = url_secret["data"]["url"].as_str().unwrap_or_default();
-                let url = String::from_utf8(base64_decode(url)).unwrap_or_default();
+                // kustomize wraps long base64 values over lines.
+                let url: String = url_secret["data"]["url"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .collect();
+                let url = base64::engine::general_purpose::STANDARD
+                    .decode(url)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .unwrap_or_default();
                 assert!(
                     url.starts_with("amqps://") && url.contains(":5671/"),
                     "the services connect over TLS: {url}"
@@ -664,28 +674,4 @@ fn collector_configs_use_the_pinned_components_and_their_environment() {
     for key in ["global", "otlp"] {
         assert_eq!(ours.get(key), theirs.get(key), "prometheus.yml {key}");
     }
-}
-
-/// Standard base64 (Secret `data`), without a dependency for it.
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let digits: Vec<u8> = text.bytes().filter_map(value).collect();
-    digits
-        .chunks(4)
-        .flat_map(|chunk| {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, d)| n | u32::from(*d) << (18 - 6 * i));
-            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-            bytes[..chunk.len().saturating_sub(1)].to_vec()
-        })
-        .collect()
 }

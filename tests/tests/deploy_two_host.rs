@@ -6,12 +6,11 @@
 //! the pinned otelcol-contrib image and take every address and secret from the environment,
 //! and the Caddyfile routes nothing to Tempo, Prometheus or Loki's query API.
 
-use e2e_tests::stack::compose::{STACK, Stack, parse_env_file};
+use e2e_tests::stack::compose::{STACK, Stack, assert_valid_compose_file, parse_env_file};
 use e2e_tests::stack::deploy::{check_components_exist, env_references};
-use e2e_tests::stack::files::{at, object, read, repo, strings_in, yaml};
+use e2e_tests::stack::files::{at, object, read, strings_in, yaml};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::process::Command;
 
 const DIR: &str = "deploy/two-host";
 const APP: &str = "deploy/two-host/app.compose.yml";
@@ -50,19 +49,7 @@ fn string_set(v: Option<&Value>, what: &str) -> BTreeSet<String> {
 #[test]
 fn both_compose_files_validate_against_the_compose_spec() {
     for file in [APP, OBS] {
-        let output = Command::new("check-jsonschema")
-            .args(["--builtin-schema", "vendor.compose-spec", file])
-            .current_dir(repo())
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run check-jsonschema ({e}): pip install check-jsonschema")
-            });
-        assert!(
-            output.status.success(),
-            "{file} does not validate against the compose spec:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_valid_compose_file(file);
     }
 }
 

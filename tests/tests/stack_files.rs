@@ -6,7 +6,7 @@
 //! Grafana needs to load it. Nothing here starts a container: these checks run in CI, where
 //! there is no Docker.
 
-use e2e_tests::stack::compose::{STACK, addresses, interpolate};
+use e2e_tests::stack::compose::{STACK, addresses, assert_valid_compose_file, interpolate};
 use e2e_tests::stack::files::{
     ALLOY, COLLECTOR, COMPOSE, DASHBOARD, DASHBOARD_PROVIDERS, K8S_COMPONENT, LOKI, PROMETHEUS,
     TEMPO, at, duration_seconds, files_under, json, object, read, repo, str_at, strings_in,
@@ -18,7 +18,6 @@ use messaging::semconv::DURATION_BUCKETS_SECONDS;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 #[test]
 fn every_config_file_parses_and_says_what_it_is_for() {
@@ -774,20 +773,7 @@ fn backends_are_configured_for_this_pipeline() {
 /// checks above would not notice, is refused here as `docker compose` would refuse it.
 #[test]
 fn compose_file_validates_against_the_compose_spec() {
-    let output = Command::new("check-jsonschema")
-        .args(["--builtin-schema", "vendor.compose-spec", COMPOSE])
-        .current_dir(repo())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run check-jsonschema ({e}): pip install check-jsonschema")
-        });
-    assert!(
-        output.status.success(),
-        "{COMPOSE} does not validate against the compose spec ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_valid_compose_file(COMPOSE);
 }
 
 /// What Grafana needs to load the dashboard and run its queries.

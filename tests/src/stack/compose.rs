@@ -2,7 +2,7 @@
 //! merges applied; and the (host, port) addresses written in its strings and in the config
 //! files, so the tests can check each one names a service and a port that service serves.
 
-use super::files::{COMPOSE, ENV_FILE, at, object, read, strings_in, yaml};
+use super::files::{COMPOSE, ENV_FILE, at, object, read, repo, strings_in, yaml};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
@@ -16,6 +16,27 @@ pub struct Stack {
 
 /// The repository's compose stack, read once per test binary.
 pub static STACK: LazyLock<Stack> = LazyLock::new(Stack::load);
+
+/// Validates the compose file `file` (relative to the repository) against the compose
+/// specification's JSON schema, which check-jsonschema bundles (`vendor.compose-spec`), as
+/// `docker compose` would: a misspelt key or a value of the wrong shape fails, with
+/// check-jsonschema's report.
+pub fn assert_valid_compose_file(file: &str) {
+    let output = std::process::Command::new("check-jsonschema")
+        .args(["--builtin-schema", "vendor.compose-spec", file])
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run check-jsonschema ({e}): pip install check-jsonschema")
+        });
+    assert!(
+        output.status.success(),
+        "{file} does not validate against the compose spec ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
 
 /// `.env`: `KEY=VALUE` lines, `#` comments and blank lines; a malformed line, a bad name or
 /// a key set twice fails.
