@@ -284,6 +284,7 @@ mod tests {
                     }],
                 },
                 run_all_testcases: false,
+                judging: 1,
             },
             problem_version: None,
             trace_id: String::new(),

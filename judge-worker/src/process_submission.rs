@@ -104,7 +104,13 @@ impl Handler for JudgeSubmission {
                 "the message carries no publish time (no x-published-at-ns header, no AMQP timestamp); its queue wait is unknown"
             ),
         }
-        announce_started(worker, replies, message.submission_id, consumed_at);
+        announce_started(
+            worker,
+            replies,
+            message.submission_id,
+            message.judging,
+            consumed_at,
+        );
 
         let delivery_count = envelope.delivery_count;
         let final_attempt = delivery_count >= worker.topology.delivery_limit;
@@ -118,6 +124,7 @@ impl Handler for JudgeSubmission {
             queue_wait_precision: queue_wait.as_ref().map(|w| w.precision),
             testcase_fetch_ms: ms(fetch),
             compile_ms: outcome.map_or(0.0, |o| ms(o.compile_time)),
+            compile_cached: outcome.is_some_and(|o| o.compile_cached),
             run_ms: outcome.map_or(0.0, |o| ms(o.run_time)),
         };
         // Delivered before: the previous holder may have died judging it.
@@ -142,6 +149,7 @@ impl Handler for JudgeSubmission {
                     timings: timings(Utc::now(), judged.testcase_fetch, Some(&outcome)),
                     error: None,
                     worker_id: worker.worker_id.clone(),
+                    judging: message.judging,
                 };
                 (result, false)
             }
@@ -182,6 +190,7 @@ impl Handler for JudgeSubmission {
                     timings: timings(Utc::now(), Duration::ZERO, None),
                     error: Some(reason),
                     worker_id: worker.worker_id.clone(),
+                    judging: message.judging,
                 };
                 (result, dead_letter)
             }

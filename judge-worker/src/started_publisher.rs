@@ -24,6 +24,7 @@ pub fn announce_started(
     worker: &Arc<Worker>,
     channel: &Channel,
     submission_id: Uuid,
+    judging: u32,
     consumed_at: DateTime<Utc>,
 ) {
     let event = StartedMessage {
@@ -31,6 +32,7 @@ pub fn announce_started(
         submission_id,
         consumed_at,
         worker_id: worker.worker_id.clone(),
+        judging,
     };
     let Ok(body) = serde_json::to_vec(&event) else {
         return;

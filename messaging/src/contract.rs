@@ -65,6 +65,16 @@ pub struct SubmissionMessage {
     /// Judge every test case even after one fails (default: later ones are `Skipped`).
     #[serde(default)]
     pub run_all_testcases: bool,
+    /// Which judging of the submission this is: 1 for the first, one more per rejudge. The
+    /// worker echoes it in `judge.started` and `judge.result`, so the API stores a result only
+    /// for the judging it is waiting for.
+    #[serde(default = "first_judging")]
+    pub judging: u32,
+}
+
+/// The judging number of a message that carries none (a producer from before rejudging).
+pub const fn first_judging() -> u32 {
+    1
 }
 
 /// The outcome of a submission or of one test case.
@@ -154,7 +164,12 @@ pub struct WorkerTimings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_wait_precision: Option<QueueWaitPrecision>,
     pub testcase_fetch_ms: f64,
+    /// The compile step's time; with `compile_cached`, the time to restore the cached build.
     pub compile_ms: f64,
+    /// The build (or the compile error) came from the worker's compile cache: nothing was
+    /// compiled.
+    #[serde(default)]
+    pub compile_cached: bool,
     pub run_ms: f64,
 }
 
@@ -202,6 +217,9 @@ pub struct ResultMessage {
     pub error: Option<String>,
     /// Which worker judged it (`hostname@pid`).
     pub worker_id: String,
+    /// The `judging` of the submission message this answers.
+    #[serde(default = "first_judging")]
+    pub judging: u32,
 }
 
 /// Body of a `judge.started` message: a worker has taken a submission. Advisory (the API
@@ -215,6 +233,9 @@ pub struct StartedMessage {
     pub consumed_at: DateTime<Utc>,
     /// Which worker took it (`hostname@pid`).
     pub worker_id: String,
+    /// The `judging` of the submission message it took.
+    #[serde(default = "first_judging")]
+    pub judging: u32,
 }
 
 impl StartedMessage {
@@ -293,6 +314,7 @@ mod tests {
                 }],
             },
             run_all_testcases: false,
+            judging: 1,
         }
     }
 

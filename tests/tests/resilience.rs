@@ -159,6 +159,7 @@ async fn a_redelivered_submission_yields_one_final_result() -> anyhow::Result<()
             }],
         },
         run_all_testcases: false,
+        judging: 1,
     };
     let topology = bed.env.topology();
     publish_raw(

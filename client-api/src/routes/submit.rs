@@ -73,6 +73,7 @@ pub async fn submit(
             limits,
             testcases,
             run_all_testcases: submission.run_all_testcases,
+            judging: messaging::contract::first_judging(),
         },
         problem_version,
         trace_id: trace_id.clone(),

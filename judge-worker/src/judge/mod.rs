@@ -94,8 +94,12 @@ pub struct JudgeOutcome {
     /// (No test cases at all give `Accepted` with no results: rejecting that is the caller's
     /// business, before anything is compiled.)
     pub results: Vec<TestcaseResult>,
-    /// Wall time of the compile step (zero if there is none).
+    /// Wall time of the compile step (zero if there is none); for a cache hit, the time to
+    /// restore the cached build.
     pub compile_time: Duration,
+    /// The compile step's result came from the compile cache.
+    #[serde(default)]
+    pub compile_cached: bool,
     /// Sum of the wall times of the test cases that ran.
     pub run_time: Duration,
 }
@@ -148,6 +152,7 @@ impl JudgeEngine {
                     compile_output,
                     results: (0..job.testcases.len()).map(verdict::skipped).collect(),
                     compile_time,
+                    compile_cached: false,
                     run_time: Duration::ZERO,
                 });
             }
@@ -177,6 +182,7 @@ impl JudgeEngine {
             compile_output,
             results,
             compile_time,
+            compile_cached: false,
             run_time,
         })
     }
