@@ -73,6 +73,25 @@ pub struct Config {
     #[arg(long, env = "SANDBOX_CGROUP")]
     pub sandbox_cgroup: Option<String>,
 
+    /// Where precompiled headers and compiler class archives are made and kept, read-only to
+    /// compiles; workers of one host may share it. Not under /tmp (every run gets a /tmp of
+    /// its own, which would hide it).
+    #[arg(
+        long,
+        env = "TOOLCHAIN_DIR",
+        default_value = "/var/cache/judge-worker/toolchains"
+    )]
+    pub toolchain_dir: PathBuf,
+
+    /// Prepare warm compiles at start (the language table's precompiled headers and compiler
+    /// class archives; the first start of a toolchain takes a few seconds).
+    #[arg(long, env = "WARM_TOOLCHAINS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub warm_toolchains: bool,
+
+    /// Size of the compile cache in MiB, on disk in the work root (0: no cache).
+    #[arg(long, env = "COMPILE_CACHE_MB", default_value = "256")]
+    pub compile_cache_mb: u64,
+
     /// Test-case sets kept in memory (by problem id and version).
     #[arg(long, env = "TESTCASE_CACHE_ENTRIES", default_value = "128")]
     pub testcase_cache_entries: usize,
@@ -106,6 +125,11 @@ impl Config {
         self.sandbox_cgroup
             .clone()
             .unwrap_or_else(|| format!("judge-sandbox-{}", std::process::id()))
+    }
+
+    /// The toolchain directory, when warm compiles are on.
+    pub fn warm_dir(&self) -> Option<&std::path::Path> {
+        self.warm_toolchains.then_some(self.toolchain_dir.as_path())
     }
 
     pub fn concurrency(&self) -> usize {

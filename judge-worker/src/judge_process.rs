@@ -87,6 +87,8 @@ pub struct JudgeProcess {
     languages_file: Option<PathBuf>,
     work_root: PathBuf,
     log_filter: String,
+    toolchain_dir: PathBuf,
+    warm_toolchains: bool,
 }
 
 impl JudgeProcess {
@@ -99,6 +101,8 @@ impl JudgeProcess {
             languages_file: config.pipeline.languages_file.clone(),
             work_root,
             log_filter: config.logs.log_filter.clone(),
+            toolchain_dir: config.toolchain_dir.clone(),
+            warm_toolchains: config.warm_toolchains,
         })
     }
 
@@ -130,7 +134,11 @@ impl JudgeProcess {
             .arg("--log-format")
             .arg("json")
             .arg("--log-filter")
-            .arg(&self.log_filter);
+            .arg(&self.log_filter)
+            .arg("--toolchain-dir")
+            .arg(&self.toolchain_dir)
+            .arg("--warm-toolchains")
+            .arg(self.warm_toolchains.to_string());
         if let Some(file) = &self.languages_file {
             command.arg("--languages-file").arg(file);
         }
@@ -233,7 +241,10 @@ pub async fn run_judge_batch(config: &Config) -> anyhow::Result<()> {
     });
     let sandbox =
         crate::startup::build_sandbox(config, 1, config.sandbox_base_uid(""), &work_root)?;
-    let engine = Arc::new(JudgeEngine::new(languages, sandbox));
+    // The parent's prepared toolchains (found made, under the same fingerprints); no compile
+    // cache: a process of its own judges what may have crashed a worker, cold and alone.
+    let toolchains = crate::judge::Toolchains::prepare(&languages, config.warm_dir());
+    let engine = Arc::new(JudgeEngine::new(languages, sandbox).with_toolchains(toolchains));
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdout = tokio::io::stdout();
     while let Some(line) = lines.next_line().await? {

@@ -8,6 +8,7 @@ use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
 pub struct WorkerMetrics {
     pub queue_wait: Histogram<f64>,
     pub compile_duration: Histogram<f64>,
+    pub compile_cache_lookups: Counter<u64>,
     pub run_duration: Histogram<f64>,
     pub submissions: Counter<u64>,
     pub slots_busy: UpDownCounter<i64>,
@@ -29,6 +30,13 @@ impl WorkerMetrics {
                 metric::COMPILE_DURATION,
                 "Wall time of the compile step.",
             ),
+            compile_cache_lookups: meter
+                .u64_counter(metric::COMPILE_CACHE_LOOKUPS)
+                .with_unit("{compile}")
+                .with_description(
+                    "Compile steps, by language and whether the compile cache served them.",
+                )
+                .build(),
             run_duration: duration_histogram(
                 &meter,
                 metric::RUN_DURATION,

@@ -305,7 +305,22 @@ fn record_queue_wait(
 
 fn record_judge_metrics(worker: &Worker, language: &str, outcome: &JudgeOutcome) {
     let lang = KeyValue::new("judge.language", language.to_string());
-    if !outcome.compile_time.is_zero() {
+    let compiled = worker
+        .engine
+        .languages()
+        .get(language)
+        .is_some_and(|l| !l.compile.is_empty());
+    if compiled {
+        worker.metrics.compile_cache_lookups.add(
+            1,
+            &[
+                lang.clone(),
+                KeyValue::new("judge.compile.cached", outcome.compile_cached),
+            ],
+        );
+    }
+    // A cache hit compiled nothing: it is not a compile duration.
+    if !outcome.compile_time.is_zero() && !outcome.compile_cached {
         worker.metrics.compile_duration.record(
             outcome.compile_time.as_secs_f64(),
             std::slice::from_ref(&lang),

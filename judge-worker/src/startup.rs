@@ -2,7 +2,7 @@
 //! the consumer.
 
 use crate::config::{Config, SandboxKind};
-use crate::judge::JudgeEngine;
+use crate::judge::{CompileCache, JudgeEngine, Toolchains};
 use crate::judge_process::JudgeProcess;
 use crate::metrics::WorkerMetrics;
 use crate::slots::SlotPool;
@@ -117,9 +117,20 @@ impl Application {
                     source,
                 }
             })?;
+        let toolchains = Toolchains::prepare(&languages, config.warm_dir());
+        let mut engine = JudgeEngine::new(languages, sandbox).with_toolchains(toolchains);
+        if config.compile_cache_mb > 0 {
+            let dir = work_root.join("compile-cache");
+            match CompileCache::open(&dir, config.compile_cache_mb.saturating_mul(1 << 20)) {
+                Ok(cache) => engine = engine.with_compile_cache(cache),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot open the compile cache; compiling every submission")
+                }
+            }
+        }
         let metrics = Arc::new(WorkerMetrics::new());
         let worker = Worker {
-            engine: Arc::new(JudgeEngine::new(languages, sandbox)),
+            engine: Arc::new(engine),
             fetcher: TestcaseFetcher::new(
                 &config.api_url,
                 token,

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use judge_worker::judge::{JudgeEngine, JudgeError, JudgeJob, JudgeOutcome};
+use judge_worker::judge::{
+    CompileCache, JudgeEngine, JudgeError, JudgeJob, JudgeOutcome, Toolchains,
+};
 use messaging::contract::{Limits, Testcase, Verdict};
 use messaging::language::LanguageTable;
 use messaging::semconv::span;
@@ -57,6 +59,8 @@ struct Harness {
     engine: JudgeEngine,
     kind: &'static str,
     root: PathBuf,
+    /// The compile cache's directory, if the engine has one (removed on drop).
+    cache_dir: Option<PathBuf>,
 }
 
 /// Whether this process may use the namespace sandbox (root, as CI runs the tests).
@@ -90,6 +94,16 @@ impl Harness {
     }
 
     fn all_with_table(name: &str, table: LanguageTable) -> Vec<Harness> {
+        Self::all_with_engine(name, table, |engine, _| (engine, None))
+    }
+
+    /// One harness per mechanism, each engine finished by `finish` (given the harness's
+    /// work root; it may return a directory of its own for the drop guard to remove).
+    fn all_with_engine(
+        name: &str,
+        table: LanguageTable,
+        finish: impl Fn(JudgeEngine, &std::path::Path) -> (JudgeEngine, Option<PathBuf>),
+    ) -> Vec<Harness> {
         // The cgroup v2 lane (sandbox/vm) is about the namespace mechanism only.
         let mut kinds = if std::env::var_os("SANDBOX_EXPECT_CGROUP").is_some() {
             vec![]
@@ -113,13 +127,31 @@ impl Harness {
                     "plain" => Arc::new(PlainProcess::new(&root)),
                     _ => Arc::new(namespace_sandbox()),
                 };
+                let (engine, cache_dir) = finish(JudgeEngine::new(table.clone(), sandbox), &root);
                 Harness {
-                    engine: JudgeEngine::new(table.clone(), sandbox),
+                    engine,
                     kind,
                     root,
+                    cache_dir,
                 }
             })
             .collect()
+    }
+
+    /// [`Harness::all`] with fingerprinted toolchains (compiled cold) and a compile cache of
+    /// 64 MiB each.
+    fn all_cached(name: &str) -> Vec<Harness> {
+        let table = LanguageTable::builtin().expect("built-in language table");
+        let toolchains = Toolchains::prepare(&table, None);
+        Self::all_with_engine(name, table, |engine, root| {
+            let dir = PathBuf::from(format!("{}-cache", root.display()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let cache = CompileCache::open(&dir, 64 << 20).expect("opening the compile cache");
+            let engine = engine
+                .with_toolchains(toolchains.clone())
+                .with_compile_cache(cache);
+            (engine, Some(dir))
+        })
     }
 
     fn try_judge(
@@ -157,6 +189,9 @@ impl Harness {
 impl Drop for Harness {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
+        if let Some(dir) = &self.cache_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -801,5 +836,140 @@ fn sandbox_failure_marks_the_span_as_an_error() {
         assert_eq!(field(&runs[0], "otel.status_code"), "ERROR");
         assert!(field(&runs[0], "otel.status_description").contains("missing"));
         assert!(!runs[0].fields.contains_key("judge.verdict"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The compile cache: a second compile of the same source is a restore, never a different
+// result.
+
+#[test]
+fn the_same_source_is_compiled_once_and_judged_the_same() {
+    for harness in Harness::all_cached("cache-hit") {
+        for (language, source) in [("c", C_SUM), ("java", JAVA_SUM), ("python3", PYTHON_SUM)] {
+            let first = harness.judge(language, source, GENEROUS, &sum_cases(), false);
+            let second = harness.judge(language, source, GENEROUS, &sum_cases(), false);
+            assert!(!first.compile_cached, "{language} under {}", harness.kind);
+            assert!(second.compile_cached, "{language} under {}", harness.kind);
+            assert_eq!(second.verdict, Accepted, "{}: {second:#?}", harness.kind);
+            assert_eq!(verdicts(&second), verdicts(&first));
+            assert_eq!(second.compile_output, first.compile_output);
+            // Another source of the same language is a miss.
+            let other = format!("{source}\n");
+            let third = harness.judge(language, &other, GENEROUS, &sum_cases(), false);
+            assert!(!third.compile_cached, "{language}: a different source hit");
+            assert_eq!(third.verdict, Accepted);
+        }
+        let cache = harness.engine.compile_cache().expect("a cache");
+        assert_eq!(cache.usage().0, 6, "{}", harness.kind);
+    }
+}
+
+#[test]
+fn compile_errors_are_cached_too() {
+    for harness in Harness::all_cached("cache-error") {
+        let source = "int main() { undeclared(); }\n";
+        let first = harness.judge("cpp", source, GENEROUS, &sum_cases(), true);
+        let second = harness.judge("cpp", source, GENEROUS, &sum_cases(), true);
+        assert_eq!(first.verdict, CompileError);
+        assert_eq!(second.verdict, CompileError);
+        assert!(
+            !first.compile_cached && second.compile_cached,
+            "{}",
+            harness.kind
+        );
+        assert!(second.compile_output.contains("undeclared"));
+        assert_eq!(second.compile_output, first.compile_output);
+        assert_eq!(verdicts(&second), [Skipped; 3]);
+    }
+}
+
+/// Every entry file of the harness's cache, with a byte flipped in each.
+fn corrupt_every_entry(harness: &Harness) -> usize {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = harness.cache_dir.as_ref().expect("a cache");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        std::fs::write(&path, bytes).unwrap();
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn a_corrupted_entry_is_compiled_again() {
+    for harness in Harness::all_cached("cache-corrupt") {
+        let first = harness.judge("c", C_SUM, GENEROUS, &sum_cases(), false);
+        assert!(!first.compile_cached);
+        assert_eq!(corrupt_every_entry(&harness), 1);
+        let second = harness.judge("c", C_SUM, GENEROUS, &sum_cases(), false);
+        assert!(!second.compile_cached, "a corrupted entry was used");
+        assert_eq!(second.verdict, Accepted, "{}: {second:#?}", harness.kind);
+        let third = harness.judge("c", C_SUM, GENEROUS, &sum_cases(), false);
+        assert!(third.compile_cached, "the recompiled build was not kept");
+        assert_eq!(third.verdict, Accepted);
+    }
+}
+
+/// Tries to overwrite, truncate and replace its own executable, then answers correctly.
+const C_VANDAL: &str = r##"#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    FILE *f = fopen("main", "r+");
+    if (f) { fputs("garbage", f); fclose(f); }
+    unlink("main");
+    FILE *g = fopen("main", "w");
+    if (g) { fputs("#!/bin/sh\necho 0\n", g); fclose(g); }
+    long long a, b;
+    if (scanf("%lld %lld", &a, &b) != 2) return 1;
+    printf("%lld\n", a + b);
+    return 0;
+}
+"##;
+
+#[test]
+fn a_run_cannot_change_a_cached_build() {
+    for harness in Harness::all_cached("cache-vandal") {
+        let cases = [tc("1 2\n", "3\n")];
+        let first = harness.judge("c", C_VANDAL, GENEROUS, &cases, false);
+        assert_eq!(first.verdict, Accepted, "{}: {first:#?}", harness.kind);
+        for _ in 0..2 {
+            let again = harness.judge("c", C_VANDAL, GENEROUS, &cases, false);
+            assert!(again.compile_cached);
+            assert_eq!(again.verdict, Accepted, "{}: {again:#?}", harness.kind);
+        }
+        if harness.kind == "namespaces" {
+            // Every case sees the build read-only: the second case is as good as the first.
+            let cases = [tc("1 2\n", "3\n"), tc("2 2\n", "4\n")];
+            let both = harness.judge("c", C_VANDAL, GENEROUS, &cases, true);
+            assert_eq!(verdicts(&both), [Accepted, Accepted]);
+        }
+    }
+}
+
+#[test]
+fn a_cache_hit_says_so_in_the_compile_span() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    for harness in Harness::all_cached("cache-span") {
+        let log = SpanLog::default();
+        let subscriber = tracing_subscriber::registry().with(log.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            harness.judge("c", C_SUM, GENEROUS, &sum_cases(), false);
+            harness.judge("c", C_SUM, GENEROUS, &sum_cases(), false);
+        });
+        let compiles = log.named(span::JUDGE_COMPILE);
+        assert_eq!(compiles.len(), 2);
+        assert_eq!(field(&compiles[0], "judge.compile.cached"), "false");
+        assert_eq!(field(&compiles[1], "judge.compile.cached"), "true");
+        assert!(compiles[0].fields.contains_key("sandbox.wall_time_ms"));
+        // Nothing ran in the sandbox for the hit.
+        assert!(!compiles[1].fields.contains_key("sandbox.wall_time_ms"));
+        assert!(!compiles[1].fields.contains_key("process.exit.code"));
     }
 }

@@ -47,6 +47,30 @@ pub struct Language {
     pub run_disk_mb: u64,
     #[serde(default = "default_run_disk_inodes")]
     pub run_disk_inodes: u64,
+    /// Headers (as `#include <...>` names them) the worker precompiles once per toolchain
+    /// with exactly this row's compile flags and puts first on every compile's include path;
+    /// a source that includes one gets the precompiled form, any other source is unaffected.
+    /// GCC only (`.gch`).
+    #[serde(default)]
+    pub precompiled_headers: Vec<String>,
+    /// A class-data-sharing archive of the compiler's own classes (javac), made once per
+    /// toolchain by compiling `sample`, so that compiles start warm.
+    #[serde(default)]
+    pub compiler_class_archive: Option<ClassArchive>,
+}
+
+/// How a JVM-based compiler makes and loads a class-data-sharing archive. `{archive}` in
+/// either flag is the archive's path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassArchive {
+    /// Added to the compile argv to write the archive at exit (e.g.
+    /// `-J-XX:ArchiveClassesAtExit={archive}`).
+    pub create: String,
+    /// Added to every compile's argv to start from it (e.g. `-J-XX:SharedArchiveFile={archive}`).
+    pub load: String,
+    /// A source (written as `source_file`) whose compile loads the classes worth archiving.
+    pub sample: String,
 }
 
 fn default_build_disk_mb() -> u64 {
@@ -135,6 +159,33 @@ impl LanguageTable {
                     lang.id
                 )));
             }
+            for header in &lang.precompiled_headers {
+                let plain = !header.is_empty()
+                    && !header.starts_with('/')
+                    && header
+                        .split('/')
+                        .all(|part| !matches!(part, "" | "." | ".."))
+                    && header.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+                if !plain || lang.compile.is_empty() {
+                    return Err(LanguageTableError::Invalid(format!(
+                        "language `{}`: precompiled header {header:?} must be a relative include \
+                         name (like `bits/stdc++.h`) of a language with a compile step",
+                        lang.id
+                    )));
+                }
+            }
+            if let Some(archive) = &lang.compiler_class_archive
+                && (lang.compile.is_empty()
+                    || !archive.create.contains("{archive}")
+                    || !archive.load.contains("{archive}")
+                    || archive.sample.trim().is_empty())
+            {
+                return Err(LanguageTableError::Invalid(format!(
+                    "language `{}`: compiler_class_archive needs a compile step, `{{archive}}` in \
+                     both flags and a sample source",
+                    lang.id
+                )));
+            }
             if lang.source_file.contains('/') || lang.source_file.is_empty() {
                 return Err(LanguageTableError::Invalid(format!(
                     "language `{}`: source_file must be a plain file name",
@@ -167,6 +218,43 @@ mod tests {
             let exe = lang.run.first().unwrap();
             assert!(exe.starts_with('/') || exe.starts_with("./"), "{exe}");
         }
+    }
+
+    #[test]
+    fn warm_up_fields_are_checked() {
+        let row = |extra: &str| {
+            format!(
+                "[[language]]\nid='x'\nname='X'\nsource_file='a.cpp'\ncompile=['/usr/bin/g++', 'a.cpp']\n\
+                 run=['./a']\ntime_factor=1.0\ntime_extra_ms=0\nmemory_factor=1.0\nmemory_extra_mb=0\n{extra}"
+            )
+        };
+        let table = LanguageTable::parse(&row("precompiled_headers = ['bits/stdc++.h']")).unwrap();
+        assert_eq!(table.languages[0].precompiled_headers, ["bits/stdc++.h"]);
+        for bad in ["/usr/include/x.h", "../x.h", "a//b.h", "", "a b.h"] {
+            let err = LanguageTable::parse(&row(&format!("precompiled_headers = [{bad:?}]")));
+            assert!(err.is_err(), "{bad:?} accepted");
+        }
+        let archive = "[language.compiler_class_archive]\ncreate='-J-XX:ArchiveClassesAtExit={archive}'\n\
+                       load='-J-XX:SharedArchiveFile={archive}'\nsample='class Main {}'";
+        assert!(LanguageTable::parse(&row(archive)).is_ok());
+        assert!(
+            LanguageTable::parse(&row(&archive
+                .replace("At Exit", "")
+                .replace("ArchiveClassesAtExit={archive}", "x")))
+            .is_err()
+        );
+        let builtin = LanguageTable::builtin().unwrap();
+        assert_eq!(
+            builtin.get("cpp").unwrap().precompiled_headers,
+            ["bits/stdc++.h"]
+        );
+        assert!(
+            builtin
+                .get("java")
+                .unwrap()
+                .compiler_class_archive
+                .is_some()
+        );
     }
 
     #[test]

@@ -53,13 +53,16 @@ pub mod metric {
     pub const MESSAGING_PROCESS_DURATION: &str = "messaging.process.duration";
     pub const QUEUE_WAIT: &str = "judge.queue.wait";
     pub const COMPILE_DURATION: &str = "judge.compile.duration";
+    /// Compile steps by language and whether the compile cache served them
+    /// (`judge.compile.cached`).
+    pub const COMPILE_CACHE_LOOKUPS: &str = "judge.compile.cache.lookups";
     pub const RUN_DURATION: &str = "judge.run.duration";
     pub const SUBMISSIONS: &str = "judge.submissions";
     pub const SLOTS_BUSY: &str = "judge.slots.busy";
     pub const MESSAGES_REJECTED: &str = "judge.messages.rejected";
     pub const E2E_DURATION: &str = "submission.e2e.duration";
 
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         HTTP_SERVER_REQUEST_DURATION,
         HTTP_CLIENT_REQUEST_DURATION,
         MESSAGING_CLIENT_OPERATION_DURATION,
@@ -68,6 +71,7 @@ pub mod metric {
         MESSAGING_PROCESS_DURATION,
         QUEUE_WAIT,
         COMPILE_DURATION,
+        COMPILE_CACHE_LOOKUPS,
         RUN_DURATION,
         SUBMISSIONS,
         SLOTS_BUSY,

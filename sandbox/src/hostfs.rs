@@ -62,6 +62,16 @@ pub(crate) fn read_beneath(
     name: &str,
     max_bytes: u64,
 ) -> Result<Vec<u8>, SandboxError> {
+    read_beneath_with_mode(dir, name, max_bytes).map(|(contents, _)| contents)
+}
+
+/// [`read_beneath`], with the file's permission bits.
+pub(crate) fn read_beneath_with_mode(
+    dir: RawFd,
+    name: &str,
+    max_bytes: u64,
+) -> Result<(Vec<u8>, u32), SandboxError> {
+    use std::os::unix::fs::PermissionsExt;
     let ctx = || format!("reading {name:?} in the workspace");
     let file = open_beneath(dir, name, libc::O_RDONLY | libc::O_NONBLOCK, 0)
         .map_err(|e| SandboxError::io(ctx(), e))?;
@@ -93,21 +103,32 @@ pub(crate) fn read_beneath(
             ),
         ));
     }
-    Ok(out)
+    Ok((out, meta.permissions().mode() & 0o7777))
 }
 
-/// Create the new file `name` beneath `dir` with `contents`. Fails if anything by that name
-/// exists (a planted symlink included) instead of writing through it.
-pub(crate) fn create_beneath(dir: RawFd, name: &str, contents: &[u8]) -> Result<(), SandboxError> {
+/// Create the new file `name` beneath `dir` with `contents` and permission bits `mode`
+/// (`0o777` at most: never set-id). Fails if anything by that name exists (a planted symlink
+/// included) instead of writing through it.
+pub(crate) fn create_beneath(
+    dir: RawFd,
+    name: &str,
+    contents: &[u8],
+    mode: u32,
+) -> Result<(), SandboxError> {
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
     let ctx = || format!("creating {name:?} in the workspace");
+    let mode = mode & 0o777;
     let mut file = open_beneath(
         dir,
         name,
         libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
-        0o644,
+        mode,
     )
     .map_err(|e| SandboxError::io(ctx(), e))?;
+    // The umask may have taken bits away (an executable must stay executable).
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| SandboxError::io(ctx(), e))?;
     file.write_all(contents)
         .map_err(|e| SandboxError::io(ctx(), e))
 }
@@ -136,9 +157,13 @@ mod tests {
         assert!(read_beneath(fd, "link", 1 << 20).is_err());
         assert!(read_beneath(fd, "fifo", 1 << 20).is_err());
         assert!(read_beneath(fd, "../../etc/hostname", 1 << 20).is_err());
-        assert!(create_beneath(fd, "link", b"x").is_err());
-        assert!(create_beneath(fd, "ok", b"x").is_err());
-        create_beneath(fd, "new", b"x").unwrap();
+        assert!(create_beneath(fd, "link", b"x", 0o644).is_err());
+        assert!(create_beneath(fd, "ok", b"x", 0o644).is_err());
+        create_beneath(fd, "new", b"x", 0o755).unwrap();
+        assert_eq!(
+            read_beneath_with_mode(fd, "new", 1).unwrap(),
+            (b"x".to_vec(), 0o755)
+        );
         assert_eq!(std::fs::read(d.join("new")).unwrap(), b"x");
         std::fs::remove_dir_all(&d).unwrap();
     }

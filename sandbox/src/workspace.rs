@@ -8,7 +8,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use crate::hostfs::{create_beneath, read_beneath};
+use crate::hostfs::{create_beneath, read_beneath, read_beneath_with_mode};
 use crate::{SandboxError, namespaces, plain};
 
 /// The files of one submission; see the module documentation.
@@ -65,7 +65,45 @@ impl Workspace {
     /// Create the new regular file `name` (a plain name or a relative path beneath the build
     /// directory) with `contents`. Never writes through a link or over an existing file.
     pub fn write_file(&self, name: &str, contents: &[u8]) -> Result<(), SandboxError> {
-        create_beneath(self.dir.as_raw_fd(), name, contents)
+        create_beneath(self.dir.as_raw_fd(), name, contents, 0o644)
+    }
+
+    /// [`write_file`](Self::write_file) with permission bits (`0o755` for an executable put
+    /// back from a cache; set-id bits are never set).
+    pub fn write_file_with_mode(
+        &self,
+        name: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<(), SandboxError> {
+        create_beneath(self.dir.as_raw_fd(), name, contents, mode)
+    }
+
+    /// [`read_file`](Self::read_file) with the file's permission bits.
+    pub fn read_file_with_mode(
+        &self,
+        name: &str,
+        max_bytes: u64,
+    ) -> Result<(Vec<u8>, u32), SandboxError> {
+        read_beneath_with_mode(self.dir.as_raw_fd(), name, max_bytes)
+    }
+
+    /// The names in the build directory, sorted: what a compile left, the source included.
+    pub fn file_names(&self) -> Result<Vec<String>, SandboxError> {
+        self.entries()?
+            .into_iter()
+            .map(|name| {
+                name.into_string().map_err(|name| {
+                    SandboxError::io(
+                        "listing the workspace",
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("{name:?} is not UTF-8"),
+                        ),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Read the regular file `name` of at most `max_bytes` from the build directory, without

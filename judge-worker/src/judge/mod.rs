@@ -12,20 +12,29 @@
 //!   stays; the sandbox owns it and makes it fresh for every submission and test case).
 //! - `verdict`: from a sandbox report to a verdict, a compile failure reason, a result.
 //! - `compare`: whether the output matches the expected output.
+//! - `toolchain`: each compiler's fingerprint, and what is prepared once so compiles start
+//!   warm (precompiled headers, a compiler class archive).
+//! - `compile_cache`: compile outcomes by language, toolchain, flags and source; a hit puts
+//!   the build output into the workspace instead of compiling.
 //!
-//! Telemetry: a `judge.compile` span for the compile step and a `judge.run` span per test
-//! case that runs, children of whatever span is current (the worker's submission span), with
+//! Telemetry: a `judge.compile` span for the compile step (`judge.compile.cached` says
+//! whether it came from the cache; a hit has no sandbox measurements) and a `judge.run` span
+//! per test case that runs, children of whatever span is current (the worker's submission span), with
 //! the sandbox's measurements and the verdict as attributes. A sandbox failure marks the span
 //! as an error; it is never turned into a verdict about the program.
 
 mod compare;
+mod compile_cache;
 mod spec;
+mod toolchain;
 mod verdict;
 
 pub use compare::outputs_match;
+pub use compile_cache::CompileCache;
+pub use toolchain::{Toolchain, Toolchains};
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use messaging::contract::{Limits, Testcase, TestcaseResult, Verdict};
 use messaging::language::{Language, LanguageTable};
@@ -34,6 +43,7 @@ use sandbox::{RunReport, Sandbox, SandboxError, Termination, Workspace};
 use tracing::Span;
 use tracing::field::display;
 
+use self::compile_cache::{BuildFile, CachedCompile, CompileKey};
 use self::verdict::{Compilation, millis};
 
 /// The span of one sandboxed step (`judge.compile`, `judge.run`) with the fields
@@ -65,6 +75,9 @@ macro_rules! sandbox_step_span {
 pub struct JudgeEngine {
     languages: LanguageTable,
     sandbox: Arc<dyn Sandbox>,
+    /// Compile argv and fingerprints; without them each row's argv as written, and no cache.
+    toolchains: Toolchains,
+    compile_cache: Option<CompileCache>,
 }
 
 /// One submission to judge.
@@ -119,11 +132,34 @@ struct Compiled {
     succeeded: bool,
     output: String,
     wall_time: Duration,
+    cached: bool,
 }
 
 impl JudgeEngine {
+    /// An engine that compiles with each row's argv as written, and caches nothing.
     pub fn new(languages: LanguageTable, sandbox: Arc<dyn Sandbox>) -> Self {
-        JudgeEngine { languages, sandbox }
+        JudgeEngine {
+            languages,
+            sandbox,
+            toolchains: Toolchains::default(),
+            compile_cache: None,
+        }
+    }
+
+    /// Compile with these toolchains (warm flags, read-only binds, fingerprints).
+    pub fn with_toolchains(mut self, toolchains: Toolchains) -> Self {
+        self.toolchains = toolchains;
+        self
+    }
+
+    /// Keep compile outcomes in `cache` (used for languages whose toolchain is known).
+    pub fn with_compile_cache(mut self, cache: CompileCache) -> Self {
+        self.compile_cache = Some(cache);
+        self
+    }
+
+    pub fn compile_cache(&self) -> Option<&CompileCache> {
+        self.compile_cache.as_ref()
     }
 
     pub fn languages(&self) -> &LanguageTable {
@@ -142,17 +178,19 @@ impl JudgeEngine {
 
         let mut compile_output = String::new();
         let mut compile_time = Duration::ZERO;
+        let mut compile_cached = false;
         if !language.compile.is_empty() {
             let compiled = self.compile(job, language, &workspace)?;
             compile_output = compiled.output;
             compile_time = compiled.wall_time;
+            compile_cached = compiled.cached;
             if !compiled.succeeded {
                 return Ok(JudgeOutcome {
                     verdict: Verdict::CompileError,
                     compile_output,
                     results: (0..job.testcases.len()).map(verdict::skipped).collect(),
                     compile_time,
-                    compile_cached: false,
+                    compile_cached,
                     run_time: Duration::ZERO,
                 });
             }
@@ -182,7 +220,7 @@ impl JudgeEngine {
             compile_output,
             results,
             compile_time,
-            compile_cached: false,
+            compile_cached,
             run_time,
         })
     }
@@ -193,9 +231,34 @@ impl JudgeEngine {
         language: &Language,
         workspace: &Workspace,
     ) -> Result<Compiled, JudgeError> {
-        let span = sandbox_step_span!(span::JUDGE_COMPILE, self.sandbox.kind(), job, language);
+        let span = sandbox_step_span!(
+            span::JUDGE_COMPILE,
+            self.sandbox.kind(),
+            job,
+            language,
+            judge.compile.cached = tracing::field::Empty,
+        );
         let _entered = span.enter();
-        let spec = spec::compile_spec(language);
+        let toolchain = self.toolchains.get(&language.id);
+        let cache = self
+            .compile_cache
+            .as_ref()
+            .zip(toolchain)
+            .map(|(cache, toolchain)| {
+                (
+                    cache,
+                    CompileKey::new(language, toolchain, job.source.as_bytes()),
+                )
+            });
+        if let Some((cache, key)) = &cache {
+            let started = Instant::now();
+            if let Some(hit) = cache.get(key) {
+                span.record("judge.compile.cached", true);
+                return self.restore(workspace, language, cache, key, hit, started, &span);
+            }
+        }
+        span.record("judge.compile.cached", false);
+        let spec = spec::compile_spec(language, toolchain);
         let report = self
             .sandbox
             .run(workspace, &spec)
@@ -211,6 +274,7 @@ impl JudgeEngine {
                     succeeded: true,
                     output: verdict::compile_output(&report, None),
                     wall_time: report.wall_time,
+                    cached: false,
                 }
             }
             Compilation::Failed { reason } => {
@@ -224,10 +288,76 @@ impl JudgeEngine {
                     succeeded: false,
                     output: verdict::compile_output(&report, reason.as_deref()),
                     wall_time: report.wall_time,
+                    cached: false,
                 }
             }
         };
+        // Only what the source decides is kept: the compiler exited (a limit it hit under
+        // load may not be hit again).
+        if let (Some((cache, key)), Termination::Exited(_)) = (&cache, &report.termination) {
+            let files = if compiled.succeeded {
+                build_output(workspace, language, cache.entry_limit())
+            } else {
+                Some(Vec::new())
+            };
+            if let Some(files) = files {
+                cache.put(
+                    key,
+                    &CachedCompile {
+                        succeeded: compiled.succeeded,
+                        output: compiled.output.clone(),
+                        files,
+                    },
+                );
+            }
+        }
         Ok(compiled)
+    }
+
+    /// A cache hit: the build output into the (fresh) workspace, as the compile left it.
+    #[allow(clippy::too_many_arguments)]
+    fn restore(
+        &self,
+        workspace: &Workspace,
+        language: &Language,
+        cache: &CompileCache,
+        key: &CompileKey,
+        hit: CachedCompile,
+        started: Instant,
+        span: &Span,
+    ) -> Result<Compiled, JudgeError> {
+        for file in &hit.files {
+            if let Err(error) =
+                workspace.write_file_with_mode(&file.name, &file.contents, file.mode)
+            {
+                // The workspace holds part of a build now: give up on this attempt (it is
+                // retried) and on the entry (the retry compiles).
+                cache.forget(key);
+                record_sandbox_error(span, &error);
+                return Err(error.into());
+            }
+        }
+        let wall_time = started.elapsed();
+        let verdict = if hit.succeeded {
+            None
+        } else {
+            span.record("judge.verdict", Verdict::CompileError.as_str());
+            Some(Verdict::CompileError.as_str())
+        };
+        tracing::info!(
+            judge.language = %language.id,
+            judge.compile.cached = true,
+            judge.verdict = verdict,
+            files = hit.files.len() as i64,
+            restore_ms = wall_time.as_secs_f64() * 1000.0,
+            "compile served from the cache"
+        );
+        Ok(Compiled {
+            succeeded: hit.succeeded,
+            output: hit.output,
+            wall_time,
+            cached: true,
+        })
     }
 
     fn run_testcase(
@@ -246,7 +376,12 @@ impl JudgeEngine {
             testcase.index = index as i64,
         );
         let _entered = span.enter();
-        let spec = spec::run_spec(language, job.limits, testcase);
+        let spec = spec::run_spec(
+            language,
+            self.toolchains.get(&language.id),
+            job.limits,
+            testcase,
+        );
         let report = self
             .sandbox
             .run(workspace, &spec)
@@ -267,6 +402,26 @@ impl JudgeEngine {
             report.wall_time,
         ))
     }
+}
+
+/// What a successful compile left besides the source, if all of it is regular files of at
+/// most `limit` bytes together (anything else is not cached).
+fn build_output(workspace: &Workspace, language: &Language, limit: u64) -> Option<Vec<BuildFile>> {
+    let mut files = Vec::new();
+    let mut left = limit;
+    for name in workspace.file_names().ok()? {
+        if name == language.source_file {
+            continue;
+        }
+        let (contents, mode) = workspace.read_file_with_mode(&name, left).ok()?;
+        left = left.saturating_sub(contents.len() as u64);
+        files.push(BuildFile {
+            name,
+            mode,
+            contents,
+        });
+    }
+    Some(files)
 }
 
 /// The sandbox's measurements as span attributes.

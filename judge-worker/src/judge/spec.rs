@@ -16,6 +16,8 @@ use messaging::contract::{Limits as UserLimits, Testcase};
 use messaging::language::Language;
 use sandbox::{DiskQuota, Limits, Phase, RunSpec, Stdin};
 
+use super::Toolchain;
+
 const MIB: u64 = 1 << 20;
 
 /// Compiler output kept for the user (stdout and stderr together).
@@ -38,13 +40,24 @@ pub(crate) fn build_quota(language: &Language) -> DiskQuota {
     }
 }
 
-/// The compile step: the language's compile argv in the build directory, no stdin.
-pub(crate) fn compile_spec(language: &Language) -> RunSpec {
+/// What every step of a submission sees read-only: the system's toolchain directories and
+/// the files prepared for its language (one set for all steps: the namespace sandbox binds
+/// them once per workspace).
+fn read_only_binds(toolchain: Option<&Toolchain>) -> Vec<PathBuf> {
+    let mut binds = toolchain_binds();
+    binds.extend(toolchain.iter().flat_map(|t| t.binds.iter().cloned()));
+    binds
+}
+
+/// The compile step: the language's compile argv (with its toolchain's warm flags) in the
+/// build directory, no stdin.
+pub(crate) fn compile_spec(language: &Language, toolchain: Option<&Toolchain>) -> RunSpec {
+    let argv = toolchain.map_or_else(|| language.compile.clone(), |t| t.compile.clone());
     RunSpec {
-        argv: language.compile.clone(),
+        argv,
         env: language.env.clone(),
         phase: Phase::Build,
-        read_only_binds: toolchain_binds(),
+        read_only_binds: read_only_binds(toolchain),
         stdin: Stdin::Null,
         limits: Limits {
             cpu_time: Duration::from_secs(10),
@@ -89,7 +102,12 @@ fn run_argv(language: &Language, user_memory_mb: u32) -> Vec<String> {
 }
 
 /// One test case: the language's run argv, the test input on stdin, scaled limits.
-pub(crate) fn run_spec(language: &Language, user: UserLimits, testcase: &Testcase) -> RunSpec {
+pub(crate) fn run_spec(
+    language: &Language,
+    toolchain: Option<&Toolchain>,
+    user: UserLimits,
+    testcase: &Testcase,
+) -> RunSpec {
     let cpu_time = run_cpu_time(language, user.time_limit_ms);
     let memory_bytes = run_memory_bytes(language, user.memory_limit_mb);
     // Room for a correct answer however long it is, and never less than 16 MiB.
@@ -99,7 +117,7 @@ pub(crate) fn run_spec(language: &Language, user: UserLimits, testcase: &Testcas
         argv: run_argv(language, user.memory_limit_mb),
         env: language.env.clone(),
         phase: Phase::Run,
-        read_only_binds: toolchain_binds(),
+        read_only_binds: read_only_binds(toolchain),
         stdin: Stdin::Bytes(testcase.input.as_bytes().to_vec()),
         limits: Limits {
             cpu_time,
@@ -140,7 +158,7 @@ mod tests {
             time_limit_ms: 1000,
             memory_limit_mb: 256,
         };
-        let c = run_spec(table.get("c").unwrap(), user, &testcase(2));
+        let c = run_spec(table.get("c").unwrap(), None, user, &testcase(2));
         assert_eq!(c.argv, ["./main"]);
         assert_eq!(c.limits.cpu_time, Duration::from_millis(1000));
         assert_eq!(c.limits.wall_time, Duration::from_millis(3000));
@@ -151,7 +169,7 @@ mod tests {
         assert_eq!(c.phase, Phase::Run);
         assert_eq!(c.limits.disk, DiskQuota::mib(32, 1024));
 
-        let java = run_spec(table.get("java").unwrap(), user, &testcase(2));
+        let java = run_spec(table.get("java").unwrap(), None, user, &testcase(2));
         assert_eq!(java.limits.cpu_time, Duration::from_millis(3000));
         assert_eq!(java.limits.wall_time, Duration::from_millis(7000));
         assert_eq!(java.limits.memory_bytes, 352 * MIB);
@@ -179,7 +197,7 @@ mod tests {
             time_limit_ms: 999,
             memory_limit_mb: 100,
         };
-        let spec = run_spec(&table.languages[0], user, &testcase(2));
+        let spec = run_spec(&table.languages[0], None, user, &testcase(2));
         assert_eq!(spec.argv, ["/usr/bin/java", "-Xmx100m", "100100"]);
         assert_eq!(spec.limits.memory_bytes, 208 * MIB);
         // 999 × 1.5 = 1498.5, rounded up, plus 10.
@@ -194,7 +212,7 @@ mod tests {
             memory_limit_mb: 64,
         };
         let long = 10 * MIB as usize;
-        let spec = run_spec(table.get("c").unwrap(), user, &testcase(long));
+        let spec = run_spec(table.get("c").unwrap(), None, user, &testcase(long));
         assert_eq!(spec.limits.output_bytes, 20 * MIB);
     }
 
@@ -202,7 +220,7 @@ mod tests {
     fn compile_limits_are_fixed() {
         let table = LanguageTable::builtin().unwrap();
         let python = table.get("python3").unwrap();
-        let spec = compile_spec(python);
+        let spec = compile_spec(python, None);
         assert_eq!(spec.argv, python.compile);
         assert_eq!(spec.phase, Phase::Build);
         assert_eq!(build_quota(python), DiskQuota::mib(256, 4096));
