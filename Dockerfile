@@ -76,5 +76,9 @@ RUN printf '%s\n' \
       > /usr/local/bin/judge-worker-entrypoint \
  && chmod 0755 /usr/local/bin/judge-worker-entrypoint
 COPY --from=build /out/judge-worker /usr/local/bin/judge-worker
+# Warm compiles made once, here: the precompiled bits/stdc++.h and javac's class archive
+# (judge-worker/src/judge/toolchain.rs), root's and read-only, so every container (the plain
+# worker's unprivileged user too) starts with them.
+RUN /usr/local/bin/judge-worker --log-format pretty prepare-toolchains
 ENV LOG_FORMAT=json
 ENTRYPOINT ["/usr/local/bin/judge-worker-entrypoint"]

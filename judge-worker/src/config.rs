@@ -30,6 +30,10 @@ pub enum Command {
     /// each outcome as a JSON line. The worker judges redelivered submissions this way, in a
     /// process of their own (see `judge_process.rs`); needs no broker, API or token.
     JudgeBatch,
+    /// Make the language table's precompiled headers and compiler class archives in
+    /// TOOLCHAIN_DIR, then exit (the container image does this at build time, so workers
+    /// start warm). Fails if one cannot be made.
+    PrepareToolchains,
 }
 
 #[derive(Debug, Clone, Parser)]

@@ -44,6 +44,9 @@ pub fn main_entry() -> anyhow::Result<()> {
             Some(config::Command::JudgeBatch) => {
                 return judge_process::run_judge_batch(&config).await;
             }
+            Some(config::Command::PrepareToolchains) => {
+                return prepare_toolchains(&config).await;
+            }
             None => {}
         }
         let app = startup::Application::build(&config)?;
@@ -51,6 +54,35 @@ pub fn main_entry() -> anyhow::Result<()> {
         Ok(())
     })
     .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `judge-worker prepare-toolchains`: makes the warm-compile files and says what is in use;
+/// fails if a language the table warms could not be warmed (an image build should stop).
+async fn prepare_toolchains(config: &config::Config) -> anyhow::Result<()> {
+    let languages =
+        messaging::language::LanguageTable::load(config.pipeline.languages_file.as_deref())?;
+    let dir = config.toolchain_dir.clone();
+    let table = languages.clone();
+    let toolchains =
+        tokio::task::spawn_blocking(move || judge::Toolchains::prepare(&table, Some(&dir))).await?;
+    let mut missing = Vec::new();
+    for language in &languages.languages {
+        let Some(toolchain) = toolchains.get(&language.id) else {
+            continue;
+        };
+        if toolchain.precompiled_headers.len() < language.precompiled_headers.len()
+            || (language.compiler_class_archive.is_some() && toolchain.class_archive.is_none())
+        {
+            missing.push(language.id.clone());
+        }
+    }
+    anyhow::ensure!(
+        missing.is_empty(),
+        "could not warm {} in {} (see the warnings above)",
+        missing.join(", "),
+        config.toolchain_dir.display()
+    );
+    Ok(())
 }
 
 /// `judge-worker replay-dead-letters`: moves dead-lettered messages back to their queues.

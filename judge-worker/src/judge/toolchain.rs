@@ -17,8 +17,8 @@
 //! once before it is used, and a warm-up that fails is logged: that language compiles cold,
 //! slower but never wrong.
 //!
-//! The fingerprint (the compiler binary's resolved path, size, modification time and inode,
-//! and what its `--version` prints) names the directory, so an upgraded toolchain gets fresh
+//! The fingerprint (the compiler binary's resolved path, size and modification time, and
+//! what its `--version` prints) names the directory, so an upgraded toolchain gets fresh
 //! files, and keys the compile cache.
 
 use std::collections::HashMap;
@@ -185,12 +185,8 @@ fn fingerprint(language: &Language) -> String {
     let resolved = std::fs::canonicalize(compiler).unwrap_or_else(|_| compiler.to_path_buf());
     hash.update(resolved.as_os_str().as_encoded_bytes());
     if let Ok(meta) = std::fs::metadata(&resolved) {
-        for n in [
-            meta.size(),
-            meta.mtime() as u64,
-            meta.mtime_nsec() as u64,
-            meta.ino(),
-        ] {
+        // Not the inode: an image's layers keep a file's size and time, not its inode.
+        for n in [meta.size(), meta.mtime() as u64, meta.mtime_nsec() as u64] {
             hash.update(n.to_le_bytes());
         }
     }
