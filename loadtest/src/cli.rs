@@ -87,6 +87,10 @@ struct RunArgs {
     /// Only POST submissions, do not wait for verdicts (measures the API alone).
     #[arg(long)]
     submit_only: bool,
+    /// Give every submission a source of its own (a trailing comment), so no compile is a
+    /// compile-cache hit; by default the mix's sources repeat, as a load test's do.
+    #[arg(long)]
+    unique_sources: bool,
     /// Report CPU and memory of a service process: `name=pid` (repeatable).
     #[arg(long = "watch", value_name = "NAME=PID")]
     watch: Vec<WatchTarget>,
@@ -124,6 +128,23 @@ struct EngineArgs {
     /// Write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Warm compiles from this directory, as the worker's TOOLCHAIN_DIR.
+    #[arg(
+        long,
+        env = "TOOLCHAIN_DIR",
+        default_value = "/var/cache/judge-worker/toolchains"
+    )]
+    toolchain_dir: PathBuf,
+    /// Compile cold, as before warm toolchains: no precompiled headers, no class archives.
+    #[arg(long)]
+    cold_toolchains: bool,
+    /// Compile cache size in MiB, as the worker's COMPILE_CACHE_MB (0: no cache).
+    #[arg(long, env = "COMPILE_CACHE_MB", default_value_t = 256)]
+    compile_cache_mb: u64,
+    /// Give every submission a source of its own (a trailing comment), so no compile is a
+    /// cache hit.
+    #[arg(long)]
+    unique_sources: bool,
 }
 
 /// `90`, `90s`, `1500ms`, `2m`, `1.5s`.
@@ -199,6 +220,7 @@ async fn run(args: RunArgs) -> ExitCode {
         drain_timeout: args.drain_timeout,
         slowest: args.slowest,
         submit_only: args.submit_only,
+        unique_sources: args.unique_sources,
         progress: !args.quiet,
         watch: args.watch,
     };
@@ -245,6 +267,9 @@ async fn engine(args: EngineArgs) -> ExitCode {
         mix: args.mix,
         languages: args.languages,
         work_root: None,
+        toolchain_dir: (!args.cold_toolchains).then_some(args.toolchain_dir),
+        compile_cache_mb: args.compile_cache_mb,
+        unique_sources: args.unique_sources,
     };
     let result = tokio::task::spawn_blocking(move || run_engine(&config)).await;
     let report = match result {

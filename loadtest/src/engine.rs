@@ -8,7 +8,7 @@ use crate::histogram::{LatencyHistogram, Summary};
 use crate::mix::Mix;
 use crate::proc_watch;
 use crate::workload::{Plan, PlanError, PlannedSubmission, ProblemKey};
-use judge_worker::judge::{JudgeEngine, JudgeJob};
+use judge_worker::judge::{CompileCache, JudgeEngine, JudgeJob, Toolchains};
 use messaging::contract::Testcase;
 use messaging::language::{LanguageTable, LanguageTableError};
 use sandbox::namespaces::{NamespaceConfig, NamespaceSandbox};
@@ -43,6 +43,13 @@ pub struct EngineConfig {
     /// Where the slots' work dirs go (default: a fresh directory under the temp dir,
     /// removed at the end).
     pub work_root: Option<PathBuf>,
+    /// Warm compiles from this toolchain directory, as the worker's `TOOLCHAIN_DIR` (none:
+    /// every compile cold).
+    pub toolchain_dir: Option<PathBuf>,
+    /// Compile cache size in MiB, as the worker's `COMPILE_CACHE_MB` (0: none).
+    pub compile_cache_mb: u64,
+    /// Make every source unique (see [`PlannedSubmission::source`]).
+    pub unique_sources: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +93,13 @@ pub struct EngineReport {
     pub children_cpu_s: f64,
     /// All CPU per submission, in ms.
     pub cpu_ms_per_submission: f64,
+    /// Whether compiles were warm (precompiled headers, class archives) and cached.
+    pub warm_toolchains: bool,
+    pub compile_cache_mb: u64,
+    pub unique_sources: bool,
+    /// Compile steps the compile cache served, and all compile steps.
+    pub compile_cache_hits: u64,
+    pub compiles: u64,
 }
 
 impl EngineReport {
@@ -99,6 +113,9 @@ struct Judged {
     planned: PlannedSubmission,
     verdict: Result<String, String>,
     compile: Duration,
+    /// A compile step ran (or was served from the cache: `cached`).
+    compiled: bool,
+    cached: bool,
     run: Duration,
     total: Duration,
 }
@@ -128,7 +145,15 @@ pub fn run_engine(config: &EngineConfig) -> Result<EngineReport, EngineError> {
     })?;
     let sandbox = build_sandbox(config.sandbox, config.concurrency, &work_root)?;
     let sandbox_kind = sandbox.kind();
-    let engine = JudgeEngine::new(LanguageTable::builtin()?, sandbox);
+    let languages = LanguageTable::builtin()?;
+    let toolchains = Toolchains::prepare(&languages, config.toolchain_dir.as_deref());
+    let mut engine = JudgeEngine::new(languages, sandbox).with_toolchains(toolchains);
+    if config.compile_cache_mb > 0 {
+        let dir = work_root.join("compile-cache");
+        let cache = CompileCache::open(&dir, config.compile_cache_mb.saturating_mul(1 << 20))
+            .map_err(|source| EngineError::WorkRoot { path: dir, source })?;
+        engine = engine.with_compile_cache(cache);
+    }
 
     let before = proc_watch::sample(std::process::id()).ok();
     let next = AtomicUsize::new(0);
@@ -144,7 +169,13 @@ pub fn run_engine(config: &EngineConfig) -> Result<EngineReport, EngineError> {
                         let Some(planned) = plan.get(j) else {
                             break;
                         };
-                        mine.push(judge_one(engine, slot, planned, testcases));
+                        mine.push(judge_one(
+                            engine,
+                            slot,
+                            planned,
+                            testcases,
+                            config.unique_sources,
+                        ));
                     }
                     mine
                 })
@@ -193,13 +224,15 @@ fn judge_one(
     slot: usize,
     planned: &PlannedSubmission,
     testcases: &HashMap<ProblemKey, Vec<Testcase>>,
+    unique_source: bool,
 ) -> Judged {
     let program = &planned.program;
     let spec = program.problem.spec();
+    let source = planned.source(unique_source);
     let job = JudgeJob {
         submission_id: uuid::Uuid::now_v7(),
         language: program.language,
-        source: program.source,
+        source: &source,
         limits: spec.limits,
         testcases: testcases
             .get(&program.problem)
@@ -215,6 +248,8 @@ fn judge_one(
             planned: planned.clone(),
             verdict: Ok(format!("{:?}", outcome.verdict)),
             compile: outcome.compile_time,
+            compiled: !outcome.compile_time.is_zero() || outcome.compile_cached,
+            cached: outcome.compile_cached,
             run: outcome.run_time,
             total,
         },
@@ -222,6 +257,8 @@ fn judge_one(
             planned: planned.clone(),
             verdict: Err(error.to_string()),
             compile: Duration::ZERO,
+            compiled: false,
+            cached: false,
             run: Duration::ZERO,
             total,
         },
@@ -270,6 +307,8 @@ fn summarise(
         }
     }
     let submissions = judged.len() as u64;
+    let compiles = judged.iter().filter(|j| j.compiled).count() as u64;
+    let compile_cache_hits = judged.iter().filter(|j| j.cached).count() as u64;
     let seconds = elapsed.as_secs_f64();
     let (cpu_s, children_cpu_s) = cpu.map_or((0.0, 0.0), |(before, after)| {
         (
@@ -308,5 +347,10 @@ fn summarise(
         } else {
             0.0
         },
+        warm_toolchains: config.toolchain_dir.is_some(),
+        compile_cache_mb: config.compile_cache_mb,
+        unique_sources: config.unique_sources,
+        compile_cache_hits,
+        compiles,
     }
 }

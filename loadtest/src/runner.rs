@@ -40,6 +40,8 @@ pub struct LoadConfig {
     pub slowest: usize,
     /// Only `POST`; do not wait for verdicts.
     pub submit_only: bool,
+    /// Give every submission a source of its own (no compile-cache hits).
+    pub unique_sources: bool,
     /// Print the live progress line on stderr.
     pub progress: bool,
     /// Service processes whose CPU and memory to report.
@@ -60,6 +62,7 @@ impl LoadConfig {
             drain_timeout: Duration::from_secs(120),
             slowest: 10,
             submit_only: false,
+            unique_sources: false,
             progress: false,
             watch: Vec::new(),
         }
@@ -115,6 +118,7 @@ pub async fn run_load(config: &LoadConfig) -> Result<Report, LoadError> {
         live: Arc::clone(&live),
         instruments: Instruments::new(&live),
         submit_only: config.submit_only,
+        unique_sources: config.unique_sources,
         poll_wait: Duration::from_secs(30),
         give_up: give_up.clone(),
     });

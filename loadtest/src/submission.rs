@@ -25,6 +25,8 @@ pub struct RunContext {
     pub instruments: Instruments,
     /// Only `POST`, never wait for verdicts (to measure the API alone).
     pub submit_only: bool,
+    /// Give every submission a source of its own.
+    pub unique_sources: bool,
     /// How long one long-poll request asks the server to hold.
     pub poll_wait: Duration,
     /// Cancelled at the drain deadline.
@@ -129,6 +131,7 @@ pub async fn run_submission(
     planned: PlannedSubmission,
     due: Due,
 ) -> SubmissionRecord {
+    let source = planned.source(context.unique_sources);
     let program = planned.program;
     let send_lag = due.instant.elapsed();
     let mut record = SubmissionRecord {
@@ -169,7 +172,7 @@ pub async fn run_submission(
         span.end(Some(error));
         return record;
     };
-    let request = SubmitRequest::for_problem(problem_id, program.language, program.source);
+    let request = SubmitRequest::for_problem(problem_id, program.language, &source);
     let post = span.request(
         names::SUBMIT_SPAN,
         "POST",

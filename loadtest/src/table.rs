@@ -205,6 +205,32 @@ pub fn render_engine(report: &EngineReport) -> String {
         report.children_cpu_s,
         report.cpu_ms_per_submission
     );
+    let _ = writeln!(
+        out,
+        "compiles: {} ({}), compile cache {}: {} of {} compile steps served from it{}",
+        if report.warm_toolchains {
+            "warm toolchains"
+        } else {
+            "cold toolchains"
+        },
+        if report.unique_sources {
+            "every source unique"
+        } else {
+            "sources repeat"
+        },
+        if report.compile_cache_mb > 0 {
+            format!("{} MiB", report.compile_cache_mb)
+        } else {
+            "off".to_string()
+        },
+        report.compile_cache_hits,
+        report.compiles,
+        if report.compile_cache_hits > 0 {
+            " (a hit compiles nothing: its `compile` is the restore)"
+        } else {
+            ""
+        },
+    );
     out.push('\n');
     percentile_header(&mut out, "component");
     for (name, summary) in &report.components {

@@ -250,6 +250,9 @@ async fn one_submission_is_one_connected_trace_with_logs_and_metrics() -> anyhow
     let compile = one(&spans, span::JUDGE_COMPILE, "judge-worker");
     assert_child(compile, process);
     assert_eq!(compile.attr("judge.language"), Some("c"));
+    // A fresh worker has compiled nothing yet; the attribute is a boolean, not a string.
+    assert_eq!(compile.attr("judge.compile.cached"), Some("false"));
+    assert_eq!(compile.types.get("judge.compile.cached"), Some(&"bool"));
     let runs: Vec<_> = spans.iter().filter(|s| s.name == span::JUDGE_RUN).collect();
     for run in &runs {
         assert_child(run, process);

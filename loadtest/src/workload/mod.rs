@@ -135,6 +135,28 @@ pub struct PlannedSubmission {
     pub program: Program,
 }
 
+impl PlannedSubmission {
+    /// The program's source; with `unique`, followed by a comment naming this submission, so
+    /// that no two submissions of a run share a source (every compile is a compile-cache miss,
+    /// as for contestants' real submissions, and the numbers show the compilers themselves).
+    pub fn source(&self, unique: bool) -> std::borrow::Cow<'static, str> {
+        if !unique {
+            return std::borrow::Cow::Borrowed(self.program.source);
+        }
+        let comment = if self.program.language == "python3" {
+            "#"
+        } else {
+            "//"
+        };
+        std::borrow::Cow::Owned(format!(
+            "{}\n{comment} loadtest submission {} of process {}\n",
+            self.program.source,
+            self.index,
+            std::process::id()
+        ))
+    }
+}
+
 /// The deterministic sequence of submissions for a mix and a set of languages: the kind
 /// comes from the mix; each kind takes its languages in turn (starting where the sequence is
 /// when the kind first comes up, so a short run covers every language) and each (kind,
