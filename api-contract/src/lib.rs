@@ -9,9 +9,13 @@ pub mod json_integer;
 mod languages;
 mod problem_details;
 mod problems;
+mod rejudge;
 mod submissions;
 
 pub use languages::LanguageView;
 pub use problem_details::{FieldError, ProblemDetails};
 pub use problems::{CreateProblem, ProblemCreated, ProblemView, ReplaceTestcases};
-pub use submissions::{SubmissionStatus, SubmissionView, SubmitRequest, SubmitResponse, Timings};
+pub use rejudge::{ProblemRejudged, RejudgedSubmission};
+pub use submissions::{
+    JudgingView, SubmissionStatus, SubmissionView, SubmitRequest, SubmitResponse, Timings,
+};

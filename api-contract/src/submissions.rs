@@ -1,4 +1,5 @@
-//! Submissions: `POST /api/v1/submissions` and `GET /api/v1/submissions/{id}`.
+//! Submissions: `POST /api/v1/submissions` and `GET /api/v1/submissions/{id}` (with the
+//! history of earlier judgings).
 
 use crate::json_integer;
 use chrono::{DateTime, Utc};
@@ -116,6 +117,35 @@ pub struct SubmissionView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_url: Option<String>,
     pub timings: Timings,
+    /// Which judging this is: 1 for the first, one more per rejudge.
+    pub judging: u32,
+    /// The earlier judgings, oldest first (empty until the submission is rejudged).
+    #[serde(default)]
+    pub history: Vec<JudgingView>,
+}
+
+/// An earlier judging of a submission, superseded by a rejudge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JudgingView {
+    pub judging: u32,
+    /// Where this judging was when it was superseded: `done` with its verdict, or `queued` /
+    /// `judging` when the rejudge came first (its verdict, if one arrives, is not stored).
+    pub status: SubmissionStatus,
+    pub verdict: Option<String>,
+    /// The test-case version it was judged against (problem submissions).
+    pub problem_version: Option<i32>,
+    pub compile_output: Option<String>,
+    pub results: Vec<TestcaseResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub worker_id: Option<String>,
+    pub trace_id: String,
+    pub trace_sampled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_url: Option<String>,
+    pub timings: Timings,
+    /// When the rejudge that replaced it was requested.
+    pub superseded_at: DateTime<Utc>,
 }
 
 impl SubmissionView {
@@ -127,12 +157,16 @@ impl SubmissionView {
 /// When each stage happened, and how long each took in milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Timings {
+    /// When the submission was accepted (its first judging's request).
     pub accepted_at: DateTime<Utc>,
+    /// When this judging was requested: `accepted_at` for the first judging, the rejudge
+    /// request after that. `api_ms` and `end_to_end_ms` count from here.
+    pub requested_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
     pub consumed_at: Option<DateTime<Utc>>,
     pub judged_at: Option<DateTime<Utc>>,
     pub stored_at: Option<DateTime<Utc>>,
-    /// Accepting the request until the broker confirmed the message.
+    /// Requesting this judging until the broker confirmed the message.
     pub api_ms: Option<f64>,
     /// Published until a worker received it; null when the message carried no publish time.
     pub queue_wait_ms: Option<f64>,
@@ -141,9 +175,13 @@ pub struct Timings {
     pub queue_wait_precision: Option<QueueWaitPrecision>,
     pub testcase_fetch_ms: Option<f64>,
     pub compile_ms: Option<f64>,
+    /// The worker served the compile step from its compile cache (null: not known yet, or a
+    /// worker that does not say).
+    pub compile_cached: Option<bool>,
     pub run_ms: Option<f64>,
     /// Judged until the verdict was committed by the API.
     pub result_delivery_ms: Option<f64>,
+    /// `requested_at` until the verdict was stored.
     pub end_to_end_ms: Option<f64>,
 }
 

@@ -4,7 +4,9 @@
 //! with its outbox row ([`db::submissions`], [`outbox`]) and sent by [`submission_publisher`]
 //! through [`outbox::publish_pending`] — or later by the outbox relay. The
 //! [`started_consumer`] marks it `judging` when a worker takes it; its verdict comes back
-//! through [`result_consumer`], which wakes waiting requests via [`completions`]. Every SQL
+//! through [`result_consumer`], which wakes waiting requests via [`completions`]. An admin
+//! can have submissions judged again ([`rejudge`]); results of a superseded judging are
+//! dropped by both consumers. Every SQL
 //! statement lives in [`db`] or [`outbox`]; request and response bodies are the
 //! `api_contract` crate's. [`startup`] assembles it all from a [`config::Config`].
 
@@ -20,6 +22,7 @@ mod http_telemetry;
 pub mod metrics;
 mod outbox;
 mod problem_details;
+mod rejudge;
 mod result_consumer;
 mod routes;
 mod started_consumer;

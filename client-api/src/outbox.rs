@@ -10,6 +10,10 @@
 //! publishing a row twice at once; a claim expires, so a relay that dies mid-batch strands
 //! nothing. A row may still be published twice (confirm received, settle failed); finalizing
 //! is idempotent, so that is harmless.
+//!
+//! A rejudge replaces a submission's row (one row per submission: its latest judging), also
+//! while an older judging's row is being published. Settling and releasing therefore name the
+//! judging they published, so the older publish never removes the newer row.
 
 use crate::broker::BrokerError;
 use crate::state::AppState;
@@ -33,24 +37,54 @@ const BATCH: i64 = 32;
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Adds the outbox row of a submission being stored (in the caller's transaction), claimed by
-/// the request for [`REQUEST_CLAIM`].
+/// Who publishes a row first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The request that wrote it, which owns it for [`REQUEST_CLAIM`].
+    Request,
+    /// The relay, at once (a rejudge, which may queue thousands of submissions).
+    Relay,
+}
+
+impl Claim {
+    fn seconds(self) -> f64 {
+        match self {
+            Claim::Request => REQUEST_CLAIM.as_secs_f64(),
+            Claim::Relay => 0.0,
+        }
+    }
+}
+
+/// Writes the outbox row of a submission's judging (in the caller's transaction). A row
+/// already there (an earlier judging not yet published) is replaced: only the latest judging
+/// needs publishing.
 pub async fn enqueue(
     tx: &mut PgConnection,
     message: &SubmissionMessage,
     trace_context: &BTreeMap<String, String>,
+    claim: Claim,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO outbox (submission_id, payload, trace_context, claimed_until) \
-         VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+         VALUES ($1, $2, $3, now() + make_interval(secs => $4)) \
+         ON CONFLICT (submission_id) DO UPDATE SET payload = EXCLUDED.payload, \
+         trace_context = EXCLUDED.trace_context, created_at = now(), \
+         claimed_until = EXCLUDED.claimed_until, attempts = 0, last_error = NULL",
     )
     .bind(message.submission_id)
     .bind(sqlx::types::Json(message))
     .bind(sqlx::types::Json(trace_context))
-    .bind(REQUEST_CLAIM.as_secs_f64())
+    .bind(claim.seconds())
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// The judging an outbox row publishes (rows written before rejudging existed say none: 1).
+macro_rules! row_judging {
+    () => {
+        "COALESCE((payload->>'judging')::bigint, 1)"
+    };
 }
 
 /// A submission whose outbox row is still there.
@@ -80,8 +114,9 @@ pub async fn publish_pending(
     pending: Pending,
 ) -> Delivery {
     let id = pending.message.submission_id;
+    let judging = i64::from(pending.message.judging);
     match publisher.publish(&pending.message, pending.parent).await {
-        Ok(published_at) => match settle(pool, id, published_at).await {
+        Ok(published_at) => match settle(pool, id, judging, published_at).await {
             Ok(()) => Delivery::Published,
             Err(e) => {
                 tracing::warn!(submission.id = %id, error = %e, "published, but could not settle the outbox row");
@@ -89,7 +124,7 @@ pub async fn publish_pending(
             }
         },
         Err(e) => {
-            if let Err(db) = release(pool, id, &e.to_string()).await {
+            if let Err(db) = release(pool, id, judging, &e.to_string()).await {
                 // The claim expires by itself; the relay takes the row then.
                 tracing::warn!(submission.id = %id, error = %db, "could not release the outbox row");
             }
@@ -98,27 +133,39 @@ pub async fn publish_pending(
     }
 }
 
-/// The broker confirmed the message: the row goes, and the submission records when.
-async fn settle(pool: &PgPool, id: Uuid, published_at: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "WITH settled AS (DELETE FROM outbox WHERE submission_id = $1) \
-         UPDATE submissions SET published_at = COALESCE(published_at, $2) WHERE id = $1",
-    )
+/// The broker confirmed the message of `judging`: its row goes, and the submission records
+/// when (unless a rejudge has replaced both meanwhile).
+async fn settle(
+    pool: &PgPool,
+    id: Uuid,
+    judging: i64,
+    published_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(concat!(
+        "WITH settled AS (DELETE FROM outbox WHERE submission_id = $1 AND ",
+        row_judging!(),
+        " = $3) UPDATE submissions SET published_at = COALESCE(published_at, $2) \
+         WHERE id = $1 AND judging = $3"
+    ))
     .bind(id)
     .bind(published_at)
+    .bind(judging)
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// Publishing failed: the relay may take the row at once.
-async fn release(pool: &PgPool, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Publishing `judging` failed: the relay may take its row at once.
+async fn release(pool: &PgPool, id: Uuid, judging: i64, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(concat!(
         "UPDATE outbox SET claimed_until = now(), attempts = attempts + 1, last_error = $2 \
-         WHERE submission_id = $1",
-    )
+         WHERE submission_id = $1 AND ",
+        row_judging!(),
+        " = $3"
+    ))
     .bind(id)
     .bind(error)
+    .bind(judging)
     .execute(pool)
     .await?;
     Ok(())
@@ -320,7 +367,7 @@ mod tests {
         let (first, second) = (accepted(), accepted());
         for new in [&first, &second] {
             submissions::store(&pool, new).await?;
-            release(&pool, new.message.submission_id, "broker down").await?;
+            release(&pool, new.message.submission_id, 1, "broker down").await?;
         }
 
         // The broker is still down: the step stops at the first row, counts its attempt,
@@ -357,7 +404,7 @@ mod tests {
         for new in [&first, &second] {
             assert_eq!(row_state(&pool, new.message.submission_id).await, None);
             let record = submissions::load(&pool, new.message.submission_id).await?;
-            let view = record.map(|r| r.into_view(None));
+            let view = record.map(|r| r.into_view(Vec::new(), &|_| None));
             assert!(view.is_some_and(|v| v.timings.published_at.is_some()));
         }
         let connection =
@@ -377,6 +424,39 @@ mod tests {
 
         topology.delete(&channel).await?;
         up.close().await;
+        pool.close().await;
+        sqlx::Postgres::drop_database(&url).await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_rejudge_replaces_an_unpublished_row_and_the_older_publish_cannot_settle_it()
+    -> anyhow::Result<()> {
+        let name = format!("outboxr{}", Uuid::new_v4().simple());
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let pool = crate::db::connect_and_migrate(&url).await?;
+        let first = accepted();
+        let id = first.message.submission_id;
+        submissions::store(&pool, &first).await?;
+
+        // Judging 2 while judging 1's row is still there (claimed by its request).
+        let mut second = first.message.clone();
+        second.judging = 2;
+        let mut tx = pool.begin().await?;
+        enqueue(&mut tx, &second, &BTreeMap::new(), Claim::Relay).await?;
+        tx.commit().await?;
+        assert_eq!(row_state(&pool, id).await, Some((0, true)));
+
+        // Judging 1's publish completes late: its settle and release leave judging 2's row.
+        settle(&pool, id, 1, Utc::now()).await?;
+        release(&pool, id, 1, "late").await?;
+        assert_eq!(row_state(&pool, id).await, Some((0, true)));
+        let claimed = claim_batch(&pool).await?;
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].message, second);
+
+        settle(&pool, id, 2, Utc::now()).await?;
+        assert_eq!(row_state(&pool, id).await, None);
         pool.close().await;
         sqlx::Postgres::drop_database(&url).await?;
         Ok(())

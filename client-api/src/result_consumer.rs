@@ -3,7 +3,8 @@
 //! Each result is finalized (`submission.finalize`, in `db::submissions`) and acknowledged only
 //! after the database committed it, so a crash loses nothing: the broker redelivers. Finalizing
 //! is idempotent by submission id: a duplicate or late result for a finished submission changes
-//! nothing. An undecodable message is rejected to the dead-letter queue (by the consumer
+//! nothing. A result for a judging a rejudge has superseded is stale: acknowledged and dropped
+//! (logged, and marked on the span with `judge.result.stale`), never stored. An undecodable message is rejected to the dead-letter queue (by the consumer
 //! runner). While the database is down, a result is held (unacknowledged) and retried, instead
 //! of burning its delivery attempts.
 
@@ -66,29 +67,53 @@ impl Handler for StoreResult {
             envelope,
             envelope.message.submission_id,
             self.state.broker_endpoint,
-            judge.verdict = envelope.message.verdict.as_str()
+            judge.verdict = envelope.message.verdict.as_str(),
+            // Set for rejudged judgings only (absent: the first), and on stale results.
+            submission.judging = tracing::field::Empty,
+            submission.current_judging = tracing::field::Empty,
+            judge.result.stale = tracing::field::Empty,
         )
     }
 
     async fn handle(&self, envelope: Envelope<ResultMessage>, _replies: &Channel) -> Outcome {
         let state = &self.state;
         let message = &envelope.message;
+        let span = tracing::Span::current();
+        let rejudged = message.judging > messaging::contract::first_judging();
+        if rejudged {
+            span.record("submission.judging", i64::from(message.judging));
+        }
         match finalize_with_retry(state, message).await {
             Ok(Finalized::Stored {
-                accepted_at,
+                requested_at,
                 stored_at,
             }) => {
                 state.completions.finished(message.submission_id);
-                let e2e = (stored_at - accepted_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                let e2e = (stored_at - requested_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
                 state.metrics.e2e_duration.record(
                     e2e.max(0.0),
-                    &[KeyValue::new("judge.verdict", message.verdict.as_str())],
+                    &[
+                        KeyValue::new("judge.verdict", message.verdict.as_str()),
+                        KeyValue::new("judge.rejudge", rejudged),
+                    ],
                 );
                 tracing::info!(submission.id = %message.submission_id, verdict = %message.verdict, end_to_end_ms = e2e * 1000.0, "submission finalized");
                 Outcome::Ack
             }
             Ok(Finalized::Duplicate) => {
                 tracing::info!(submission.id = %message.submission_id, "duplicate result for a finished submission ignored");
+                Outcome::Ack
+            }
+            Ok(Finalized::Stale { current }) => {
+                span.record("submission.judging", i64::from(message.judging));
+                span.record("submission.current_judging", i64::from(current));
+                span.record("judge.result.stale", true);
+                tracing::info!(
+                    submission.id = %message.submission_id,
+                    judging = message.judging,
+                    current_judging = current,
+                    "stale result of a superseded judging ignored"
+                );
                 Outcome::Ack
             }
             Ok(Finalized::UnknownSubmission) => {
@@ -98,7 +123,6 @@ impl Handler for StoreResult {
                 Outcome::DeadLetter
             }
             Err(e) => {
-                let span = tracing::Span::current();
                 span.record("otel.status_code", "ERROR");
                 span.record("otel.status_description", e.to_string());
                 tracing::error!(error = %e, "cannot store the result; returning it to the queue");

@@ -4,10 +4,11 @@
 //! one is rejected, and the queue has no dead-letter queue), because the verdict does not
 //! depend on it and holding it would only delay newer ones. The update only moves `queued` to
 //! `judging`, so a started event that arrives after the verdict (the two travel on different
-//! queues) changes nothing. No span and no metrics: it is not a stage of the submission's
-//! timeline.
+//! queues) changes nothing, and only for the submission's current judging: an event of a
+//! judging a rejudge superseded is dropped with a log line. No span and no metrics: it is not
+//! a stage of the submission's timeline.
 
-use crate::db::submissions;
+use crate::db::submissions::{self, Marked};
 use crate::state::AppState;
 use lapin::Channel;
 use messaging::StartedMessage;
@@ -59,8 +60,19 @@ impl Handler for MarkJudging {
 
     async fn handle(&self, envelope: Envelope<StartedMessage>, _replies: &Channel) -> Outcome {
         let event = &envelope.message;
-        if let Err(e) = submissions::mark_judging(&self.state.pool, event).await {
-            tracing::warn!(submission.id = %event.submission_id, error = %e, "cannot mark the submission judging; it shows `queued` until its verdict");
+        match submissions::mark_judging(&self.state.pool, event).await {
+            Ok(Marked::Judging | Marked::Unchanged | Marked::UnknownSubmission) => {}
+            Ok(Marked::Stale { current }) => {
+                tracing::info!(
+                    submission.id = %event.submission_id,
+                    judging = event.judging,
+                    current_judging = current,
+                    "stale started event of a superseded judging ignored"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(submission.id = %event.submission_id, error = %e, "cannot mark the submission judging; it shows `queued` until its verdict");
+            }
         }
         Outcome::Ack
     }

@@ -1,7 +1,8 @@
 //! The database: created if missing, migrated at start-up, reached through a bounded pool.
-//! Each table's statements live in one module: [`submissions`], [`problems`], and the
-//! outbox's in `crate::outbox`.
+//! Each table's statements live in one module: [`submissions`], [`judgings`] (the history of
+//! rejudged submissions), [`problems`], and the outbox's in `crate::outbox`.
 
+pub mod judgings;
 pub mod problems;
 pub mod submissions;
 

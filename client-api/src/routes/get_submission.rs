@@ -1,11 +1,12 @@
 //! `GET /api/v1/submissions/{id}[?wait_ms=N]`: status, verdict, per-test results and the
-//! timeline of every stage.
+//! timeline of every stage, of the current judging and of each earlier one.
 //!
 //! With `wait_ms`, the request is held until the submission is done or the time is up. It is
 //! woken by the result consumer as soon as the verdict is committed; it never polls the
 //! database in a loop.
 
 use crate::access::Caller;
+use crate::db::judgings;
 use crate::db::submissions::{self, SubmissionRecord};
 use crate::problem_details::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -77,8 +78,10 @@ pub async fn get_submission(
             }
         }
     }
-    let trace_url = state.trace_url(row.trace_id());
-    Ok(ApiJson(row.into_view(trace_url)))
+    let history = judgings::history(&state.pool, id).await?;
+    Ok(ApiJson(
+        row.into_view(history, &|trace_id| state.trace_url(trace_id)),
+    ))
 }
 
 async fn load(state: &AppState, id: Uuid) -> Result<SubmissionRecord, ApiError> {

@@ -6,6 +6,7 @@ mod internal_testcases;
 mod languages;
 mod openapi;
 mod problems;
+mod rejudge;
 mod submit;
 
 use crate::access::{require_admin, require_client, require_worker};
@@ -35,6 +36,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/problems/{id}/testcases",
             put(problems::replace_testcases),
+        )
+        .route(
+            "/api/v1/problems/{id}/rejudge",
+            post(rejudge::rejudge_problem),
+        )
+        .route(
+            "/api/v1/submissions/{id}/rejudge",
+            post(rejudge::rejudge_submission),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.access.clone(),

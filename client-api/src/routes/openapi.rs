@@ -31,6 +31,8 @@ use crate::state::AppState;
         super::problems::create_problem,
         super::problems::get_problem,
         super::problems::replace_testcases,
+        super::rejudge::rejudge_problem,
+        super::rejudge::rejudge_submission,
         super::submit::submit,
         super::get_submission::get_submission,
         super::languages::list_languages,
@@ -60,7 +62,7 @@ enum Access {
 }
 
 /// Each operation: its access, whether it reads a JSON body, whether it needs the database.
-const OPERATIONS: [(&str, &str, Access, bool, bool); 9] = [
+const OPERATIONS: [(&str, &str, Access, bool, bool); 11] = [
     ("/api/v1/problems", "post", Access::Admin, true, true),
     ("/api/v1/problems/{id}", "get", Access::Admin, false, true),
     (
@@ -68,6 +70,20 @@ const OPERATIONS: [(&str, &str, Access, bool, bool); 9] = [
         "put",
         Access::Admin,
         true,
+        true,
+    ),
+    (
+        "/api/v1/problems/{id}/rejudge",
+        "post",
+        Access::Admin,
+        false,
+        true,
+    ),
+    (
+        "/api/v1/submissions/{id}/rejudge",
+        "post",
+        Access::Admin,
+        false,
         true,
     ),
     ("/api/v1/submissions", "post", Access::Client, true, true),
