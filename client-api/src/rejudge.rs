@@ -31,11 +31,9 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
-/// The root span of a rejudged judging's trace. (The other span names are in
-/// `messaging::semconv::span`, which the worker shares; this one is the API's alone.)
-pub const REJUDGE_SPAN: &str = "submission.rejudge";
-/// One batch's transaction, in the rejudge request's trace.
-pub const REQUEUE_SPAN: &str = "submission.requeue";
+use messaging::semconv::span::{
+    SUBMISSION_REJUDGE as REJUDGE_SPAN, SUBMISSION_REQUEUE as REQUEUE_SPAN,
+};
 /// Submissions of a problem queued again per transaction: row locks are held briefly, and
 /// the relay starts publishing the first batch while the next is prepared.
 const BATCH: i64 = 200;

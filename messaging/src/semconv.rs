@@ -24,9 +24,13 @@ pub mod span {
     pub const CONFIRM_RESULT: &str = "confirm judge.result";
     pub const PROCESS_RESULT: &str = "process judge.result";
     pub const SUBMISSION_FINALIZE: &str = "submission.finalize";
+    /// The root of a rejudged judging's own trace (linked to the first trace).
+    pub const SUBMISSION_REJUDGE: &str = "submission.rejudge";
+    /// One batch of a rejudge request queued again, in the request's trace.
+    pub const SUBMISSION_REQUEUE: &str = "submission.requeue";
 
     /// Every span name above, for consistency checks.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 15] = [
         SUBMIT,
         SUBMISSION_STORE,
         PUBLISH_SUBMISSION,
@@ -40,6 +44,8 @@ pub mod span {
         CONFIRM_RESULT,
         PROCESS_RESULT,
         SUBMISSION_FINALIZE,
+        SUBMISSION_REJUDGE,
+        SUBMISSION_REQUEUE,
     ];
 }
 

@@ -16,8 +16,7 @@ use std::collections::BTreeSet;
 const A_PLUS_B_C: &str =
     "#include <stdio.h>\nint main(){int a,b;scanf(\"%d %d\",&a,&b);printf(\"%d\\n\",a+b);}\n";
 const A_PLUS_B_PY: &str = "a, b = map(int, input().split())\nprint(a + b)\n";
-/// The root span of a rejudged judging's trace (client-api's `rejudge::REJUDGE_SPAN`).
-const REJUDGE_SPAN: &str = "submission.rejudge";
+use messaging::semconv::span::SUBMISSION_REJUDGE as REJUDGE_SPAN;
 
 async fn rejudge(bed: &TestBed, path: &str) -> anyhow::Result<Value> {
     let (status, headers, body) = bed.admin.post(path, &json!({})).await?;
