@@ -399,6 +399,15 @@ unsafe fn helper_main(ops: &[Op], keep: &[RawFd], status: RawFd, hold: RawFd) ->
     // SAFETY (whole block): raw syscalls on prepared C strings and descriptors.
     unsafe {
         sys::raw_close_all_but(keep);
+        // The worker opens this helper's `/proc/<pid>/ns/mnt`, which needs the helper to be
+        // dumpable unless the worker has CAP_SYS_PTRACE (compose does not grant it). A fork
+        // inherits the worker's flag, and the worker stops being dumpable at its first run
+        // (init shares its memory and changes uid), so a root built after that (a language
+        // with other binds) would be refused.
+        check(
+            libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) as i64,
+            Stage::RootNamespace,
+        );
         check(
             libc::unshare(libc::CLONE_NEWNS) as i64,
             Stage::RootNamespace,
