@@ -70,7 +70,14 @@ start_api() {
 start_worker() {
     (service_env; exec setsid "$target/judge-worker" </dev/null >>"$state/worker.log" 2>&1) &
     echo $! >"$state/worker.pid"
-    sleep 1
+    # Ready once it consumes (after preparing its toolchains, which a first start makes).
+    for _ in $(seq 1 600); do
+        grep -q '"consuming submissions"' "$state/worker.log" 2>/dev/null && return 0
+        kill -0 "$(cat "$state/worker.pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "the worker did not start consuming; see $state/worker.log" >&2
+    return 1
 }
 
 stop_pid() {

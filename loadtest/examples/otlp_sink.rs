@@ -6,7 +6,9 @@
 //! cargo run --release -p loadtest --example otlp_sink -- 127.0.0.1:4317
 //! ```
 //!
-//! Prints the totals every 10 s and when stopped (Ctrl-C or SIGTERM).
+//! Prints the totals every 10 s and when stopped (Ctrl-C or SIGTERM), and then the duration
+//! of the spans of each name (p50, p90, p99): where a pipeline's milliseconds go, span by span,
+//! under whatever load the load generator offers.
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -54,6 +56,50 @@ impl Totals {
 #[derive(Clone, Default)]
 struct Sink {
     totals: Arc<Totals>,
+    /// Span durations in ns, by service and span name.
+    durations: Arc<std::sync::Mutex<std::collections::BTreeMap<(String, String), Vec<u64>>>>,
+}
+
+/// The `service.name` of a resource.
+fn service_of(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    resource
+        .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+        .map(|v| match v {
+            Value::StringValue(s) => s.clone(),
+            other => format!("{other:?}"),
+        })
+        .unwrap_or_default()
+}
+
+impl Sink {
+    /// `service  span  count  p50  p90  p99` in ms, one line per span name.
+    fn span_table(&self) -> String {
+        use std::fmt::Write;
+        let durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = format!(
+            "{:<13} {:<42} {:>6} {:>9} {:>9} {:>9}  (ms)\n",
+            "service", "span", "count", "p50", "p90", "p99"
+        );
+        for ((service, name), values) in durations.iter() {
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            let at = |q: f64| {
+                let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+                sorted[i.min(sorted.len() - 1)] as f64 / 1e6
+            };
+            let _ = writeln!(
+                out,
+                "{service:<13} {name:<42} {:>6} {:>9.3} {:>9.3} {:>9.3}",
+                sorted.len(),
+                at(0.5),
+                at(0.9),
+                at(0.99)
+            );
+        }
+        out
+    }
 }
 
 impl Sink {
@@ -69,13 +115,20 @@ impl TraceService for Sink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let spans = request
-            .get_ref()
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
+        let mut spans = 0;
+        {
+            let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+            for resource in &request.get_ref().resource_spans {
+                let service = service_of(resource.resource.as_ref());
+                for span in resource.scope_spans.iter().flat_map(|s| &s.spans) {
+                    spans += 1;
+                    durations
+                        .entry((service.clone(), span.name.clone()))
+                        .or_default()
+                        .push(span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano));
+                }
+            }
+        }
         self.count(&self.totals.spans, spans);
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
@@ -160,5 +213,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     reporter.abort();
     println!("{}", sink.totals.line());
+    print!("{}", sink.span_table());
     Ok(())
 }
