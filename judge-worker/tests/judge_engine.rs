@@ -141,8 +141,13 @@ impl Harness {
     /// [`Harness::all`] with fingerprinted toolchains (compiled cold) and a compile cache of
     /// 64 MiB each.
     fn all_cached(name: &str) -> Vec<Harness> {
+        // Fingerprinting runs every compiler's `--version` (slow under the v2 lane's
+        // emulation): once per test process.
+        static TOOLCHAINS: std::sync::LazyLock<Toolchains> = std::sync::LazyLock::new(|| {
+            Toolchains::prepare(&LanguageTable::builtin().expect("built-in table"), None)
+        });
         let table = LanguageTable::builtin().expect("built-in language table");
-        let toolchains = Toolchains::prepare(&table, None);
+        let toolchains = &*TOOLCHAINS;
         Self::all_with_engine(name, table, |engine, root| {
             let dir = PathBuf::from(format!("{}-cache", root.display()));
             let _ = std::fs::remove_dir_all(&dir);

@@ -65,6 +65,10 @@ def summary(views, started):
     for v in views.values():
         verdicts[v["verdict"]] = verdicts.get(v["verdict"], 0) + 1
     compile_ms = sorted(v["timings"]["compile_ms"] or 0.0 for v in views.values())
+    by_language = {}
+    for v in views.values():
+        by_language.setdefault(v["language"], []).append(v["timings"]["compile_ms"] or 0.0)
+    compile_p50 = {lang: round(sorted(ms)[len(ms) // 2], 2) for lang, ms in sorted(by_language.items())}
     return {
         "submissions": len(views),
         "elapsed_s": round(elapsed, 2),
@@ -73,6 +77,7 @@ def summary(views, started):
         # Every language of the table has a compile step (Python byte-compiles).
         "compile_steps": len(views),
         "compile_ms_p50": round(compile_ms[len(compile_ms) // 2], 2),
+        "compile_ms_p50_by_language": compile_p50,
         "verdicts": verdicts,
     }
 

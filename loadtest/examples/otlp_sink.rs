@@ -53,11 +53,13 @@ impl Totals {
     }
 }
 
+/// Span durations in ns, by (service, span name).
+type Durations = std::collections::BTreeMap<(String, String), Vec<u64>>;
+
 #[derive(Clone, Default)]
 struct Sink {
     totals: Arc<Totals>,
-    /// Span durations in ns, by service and span name.
-    durations: Arc<std::sync::Mutex<std::collections::BTreeMap<(String, String), Vec<u64>>>>,
+    durations: Arc<std::sync::Mutex<Durations>>,
 }
 
 /// The `service.name` of a resource.
@@ -125,7 +127,10 @@ impl TraceService for Sink {
                     durations
                         .entry((service.clone(), span.name.clone()))
                         .or_default()
-                        .push(span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano));
+                        .push(
+                            span.end_time_unix_nano
+                                .saturating_sub(span.start_time_unix_nano),
+                        );
                 }
             }
         }

@@ -106,6 +106,10 @@ pub struct Report {
     /// Least-squares slope of queue wait over due time: clearly positive means the queue
     /// grows (the rate is above what the workers sustain).
     pub queue_wait_trend_ms_per_s: Option<f64>,
+    /// Completed submissions whose compile step the worker's compile cache served
+    /// (`timings.compile_cached`), and those that say either way.
+    pub compile_cache_hits: u64,
+    pub compile_cache_known: u64,
     /// Per component, from the result timings, in ms.
     pub components: BTreeMap<&'static str, Summary>,
     /// Client side, from due times, in ms: `submit` (to the 202), `verdict` (to the verdict
@@ -322,6 +326,14 @@ impl Report {
             throughput,
             mean_busy_slots,
             queue_wait_trend_ms_per_s: queue_wait_trend(&records),
+            compile_cache_hits: records
+                .iter()
+                .filter(|r| r.timings().and_then(|t| t.compile_cached) == Some(true))
+                .count() as u64,
+            compile_cache_known: records
+                .iter()
+                .filter(|r| r.timings().and_then(|t| t.compile_cached).is_some())
+                .count() as u64,
             components: components
                 .into_iter()
                 .map(|(k, h)| (k, h.summary()))

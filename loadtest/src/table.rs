@@ -65,6 +65,11 @@ pub fn render(report: &Report) -> String {
             optional(report.mean_busy_slots, 2),
             optional(report.queue_wait_trend_ms_per_s, 2)
         );
+        let _ = writeln!(
+            out,
+            "compile cache: {} of {} compile steps served from the worker's cache (its `compile` is the restore, not a compile)",
+            report.compile_cache_hits, report.compile_cache_known
+        );
     }
     out.push('\n');
     if !report.submit_only {

@@ -204,9 +204,12 @@ impl CompileCache {
         let bytes = encode(entry);
         let size = bytes.len() as u64;
         let path = self.path(key);
+        // Two slots may put the same key at once: each writes a name of its own.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let partial = self
             .dir
-            .join(format!(".{}.{}.partial", key.0, std::process::id()));
+            .join(format!(".{}.{}.{write}.partial", key.0, std::process::id()));
         let written = (|| {
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
