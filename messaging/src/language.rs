@@ -159,6 +159,19 @@ impl LanguageTable {
                     lang.id
                 )));
             }
+            for (name, factor) in [
+                ("time_factor", lang.time_factor),
+                ("memory_factor", lang.memory_factor),
+            ] {
+                // A NaN or negative factor would make every limit nonsense (`as` turns NaN
+                // into 0, a zero CPU limit).
+                if !(factor.is_finite() && factor > 0.0) {
+                    return Err(LanguageTableError::Invalid(format!(
+                        "language `{}`: {name} must be a positive number, not {factor}",
+                        lang.id
+                    )));
+                }
+            }
             for header in &lang.precompiled_headers {
                 let plain = !header.is_empty()
                     && !header.starts_with('/')
@@ -255,6 +268,32 @@ mod tests {
                 .compiler_class_archive
                 .is_some()
         );
+    }
+
+    #[test]
+    fn limit_factors_must_be_positive_numbers() {
+        let row = |time: &str, memory: &str| {
+            format!(
+                "[[language]]\nid='x'\nname='X'\nsource_file='a.py'\nrun=['/usr/bin/python3']\n\
+                 time_factor={time}\ntime_extra_ms=0\nmemory_factor={memory}\nmemory_extra_mb=0\n"
+            )
+        };
+        assert!(LanguageTable::parse(&row("1.5", "1.0")).is_ok());
+        for (time, memory) in [
+            ("nan", "1.0"),
+            ("-1.0", "1.0"),
+            ("0.0", "1.0"),
+            ("1.0", "inf"),
+            ("1.0", "-0.5"),
+        ] {
+            let err = LanguageTable::parse(&row(time, memory))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("must be a positive number"),
+                "{time} {memory}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -510,6 +510,17 @@ fn services_agree_with_compose_and_the_code() {
             grace > drain,
             "terminationGracePeriodSeconds {grace} must exceed the worker's {drain} s drain"
         );
+        // And compose's: Docker's default (10 s) would cut the drain short.
+        let stop = compose
+            .setting("judge-worker", "stop_grace_period")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.strip_suffix('s'))
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("docker-compose.yml: judge-worker has a stop_grace_period in seconds");
+        assert!(
+            stop > drain,
+            "stop_grace_period {stop}s must exceed the worker's {drain} s drain"
+        );
         assert!(
             c.get("readinessProbe").is_none() && c.get("livenessProbe").is_none(),
             "the worker serves no HTTP endpoint: a probe would point at nothing"

@@ -117,6 +117,7 @@ fn app_host_services_agree_with_docker_compose_yml() {
             "read_only",
             "pids_limit",
             "mem_limit",
+            "stop_grace_period",
             "tmpfs",
             "healthcheck",
             "expose",

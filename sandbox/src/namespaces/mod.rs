@@ -24,7 +24,9 @@
 //!    checked empty before returning.
 //!
 //! What is reused, because creating it per run is what makes sandboxes slow: the cgroups (one
-//! set per slot), the root (one per bind set), the network namespace (one per workspace).
+//! set per slot), the root (one per bind set), the network namespace (one per workspace). A
+//! workspace's build fs and network namespace are made ahead, one spare per slot
+//! (`spare.rs`), so a submission does not wait for them.
 //! What is fresh per run: PID, IPC, UTS, cgroup and (a copy of the) mount namespace, `/proc`,
 //! the writable space. Nothing survives a run: not a process (PID namespace), not a mount
 //! (they live in the run's mount namespace only), not a SysV object (IPC namespace), not a
@@ -76,6 +78,7 @@ mod mounts;
 mod netns;
 mod root;
 mod seccomp;
+mod spare;
 mod sys;
 mod workspace_ns;
 
@@ -191,6 +194,8 @@ pub struct NamespaceSandbox {
     cap_last: c_int,
     hostname: CString,
     proc_options: CString,
+    /// Each slot's next build fs and network namespace, made ahead (`spare.rs`).
+    spares: spare::SpareSpaces,
 }
 
 impl std::fmt::Debug for NamespaceSandbox {
@@ -287,6 +292,7 @@ impl NamespaceSandbox {
             cgroup = ?hierarchy.version(),
             "namespace sandbox ready"
         );
+        let config_slots = config.slots;
         Ok(NamespaceSandbox {
             config,
             owner: next_owner_id(),
@@ -301,6 +307,7 @@ impl NamespaceSandbox {
             cap_last: cap_last_cap(),
             hostname,
             proc_options: c"hidepid=invisible".into(),
+            spares: spare::SpareSpaces::new(config_slots),
         })
     }
 
@@ -382,8 +389,12 @@ impl Sandbox for NamespaceSandbox {
         if quota.bytes == 0 || quota.inodes == 0 {
             return Err(invalid("the workspace quota must be positive"));
         }
-        let build = Tmpfs::new(quota)?;
-        let netns = EmptyNetns::create()?;
+        let (build, netns) = match self.spares.take(slot, quota) {
+            Some(spare) => (spare.build, spare.netns),
+            None => (Tmpfs::new(quota)?, EmptyNetns::create()?),
+        };
+        // The next submission of this slot finds its space made.
+        self.spares.request(slot, quota);
         Ok(Workspace::new(
             slot,
             self.owner,

@@ -10,8 +10,10 @@
 //! never shared between slots, where runs overlap. Making one costs ~0.4 ms on this kernel
 //! (BENCHMARKS.md); its teardown runs in the kernel's own worker, off the judge's path.
 //!
-//! The namespace is made by a short-lived thread (`unshare(CLONE_NEWNET)` affects only the
-//! calling thread) and kept alive by an open `/proc/thread-self/ns/net` descriptor.
+//! The namespace is made by a thread that does nothing else (`unshare(CLONE_NEWNET)` affects
+//! only the calling thread): the sandbox's spare maker, ahead of time (`spare.rs`), or a
+//! short-lived one when no spare is ready; it is kept alive by an open
+//! `/proc/thread-self/ns/net` descriptor.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -38,6 +40,16 @@ impl EmptyNetns {
             .map_err(|_| SandboxError::Setup("the netns thread panicked".into()))?
             .map_err(|e| SandboxError::io("creating the empty network namespace", e))?;
         Ok(EmptyNetns { fd })
+    }
+
+    /// A new empty namespace, made by the calling thread, which stays in it: only for a
+    /// thread of the sandbox's own that does nothing else (`spare.rs`).
+    pub fn create_here() -> Result<EmptyNetns, SandboxError> {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| SandboxError::io("creating the empty network namespace", e.into()))?;
+        let fd = File::open("/proc/thread-self/ns/net")
+            .map_err(|e| SandboxError::io("opening the empty network namespace", e))?;
+        Ok(EmptyNetns { fd: fd.into() })
     }
 
     pub fn fd(&self) -> &OwnedFd {
