@@ -87,6 +87,12 @@ const ATTRIBUTE_TYPES: &[(&str, &str)] = &[
     ("sandbox.termination", "string"),
     ("error.type", "string"),
     ("judge.queue_wait_precision", "string"),
+    // Booleans.
+    ("judge.compile.cached", "bool"),
+    // Only in rejudged judgings' traces (tests/tests/rejudge.rs), listed for completeness.
+    ("submission.judging", "int"),
+    ("submission.current_judging", "int"),
+    ("judge.result.stale", "bool"),
 ];
 
 fn assert_attribute_types(spans: &[ReceivedSpan]) {
