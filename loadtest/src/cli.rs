@@ -1,8 +1,10 @@
-//! The command line: `loadtest [run] …` against the API (the default) and `loadtest engine …`
-//! for the in-process judge-engine baseline; exit codes; writing the JSON report.
+//! The command line: `loadtest [run] …` against the API (the default), `loadtest engine …`
+//! for the in-process judge-engine baseline and `loadtest hops` for the broker and database
+//! alone; exit codes; writing the JSON report.
 
 use crate::api_client::Tokens;
 use crate::engine::{EngineConfig, SandboxChoice, run_engine};
+use crate::hops::{HopsConfig, run_hops};
 use crate::mix::Mix;
 use crate::otel::LoadtestTelemetry;
 use crate::proc_watch::WatchTarget;
@@ -44,6 +46,36 @@ enum Command {
     /// Judge the same submissions with the judge engine alone, in process, as fast as it
     /// goes: the throughput baseline for the pipeline.
     Engine(EngineArgs),
+    /// Replay the durable hops of a submission's critical path (PostgreSQL statements and
+    /// commit, a queue each way) with no pipeline code: the floor under `pipeline_overhead`.
+    Hops(HopsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct HopsArgs {
+    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    amqp_url: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// Chains per second (the pipeline run's arrival rate).
+    #[arg(long, default_value_t = 2.0)]
+    rate: f64,
+    /// How many chains.
+    #[arg(long, default_value_t = 120)]
+    chains: u64,
+    /// Queue type: `quorum` (the pipeline's) or `classic` (for comparison).
+    #[arg(long, default_value = "quorum", value_parser = ["quorum", "classic"])]
+    queue_type: String,
+    /// Message body size in bytes.
+    #[arg(long, default_value_t = 1500)]
+    body_bytes: usize,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -188,6 +220,7 @@ pub async fn main_entry() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Engine(args)) => engine(args).await,
+        Some(Command::Hops(args)) => hops(args).await,
         Some(Command::Run(args)) => run(args).await,
         None => run(cli.run).await,
     }
@@ -297,6 +330,36 @@ async fn engine(args: EngineArgs) -> ExitCode {
     }
 }
 
+async fn hops(args: HopsArgs) -> ExitCode {
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        eprintln!("loadtest: --rate must be a positive number");
+        return ExitCode::from(EXIT_SETUP);
+    }
+    let config = HopsConfig {
+        amqp_url: args.amqp_url,
+        database_url: args.database_url,
+        rate: args.rate,
+        chains: args.chains.max(1),
+        queue_type: args.queue_type,
+        body_bytes: args.body_bytes,
+    };
+    let report = match run_hops(&config).await {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("loadtest: {e}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
+    print!("{}", table::render_hops(&report));
+    if let Some(path) = &args.json
+        && let Err(e) = write_json(path, &report)
+    {
+        eprintln!("loadtest: {e}");
+        return ExitCode::from(EXIT_SETUP);
+    }
+    ExitCode::from(EXIT_OK)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,5 +389,8 @@ mod tests {
             Some(Command::Engine(EngineArgs { submissions: 3, .. }))
         ));
         assert!(Cli::try_parse_from(["loadtest", "--mix", "ok=1"]).is_err());
+        let cli = Cli::try_parse_from(["loadtest", "hops", "--queue-type", "classic"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Hops(HopsArgs { rate: 2.0, .. }))));
+        assert!(Cli::try_parse_from(["loadtest", "hops", "--queue-type", "stream"]).is_err());
     }
 }

@@ -14,6 +14,7 @@
 //! - [`otel`]: the generator's own spans (sent as `traceparent`) and metrics;
 //! - [`proc_watch`]: CPU and memory of the service processes;
 //! - [`engine`]: the in-process judge-engine baseline ([`run_engine`]);
+//! - [`hops`]: the broker and database hops alone, the floor under the pipeline's overhead;
 //! - [`api_client`]: the HTTP calls; [`cli`]: the command line.
 
 pub mod api_client;
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod components;
 pub mod engine;
 pub mod histogram;
+pub mod hops;
 pub mod live;
 pub mod mix;
 pub mod otel;

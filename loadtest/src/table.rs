@@ -2,6 +2,7 @@
 
 use crate::components::COMPONENTS;
 use crate::engine::EngineReport;
+use crate::hops::HopsReport;
 use crate::histogram::Summary;
 use crate::report::{CLIENT_MEASURES, Report};
 use std::collections::BTreeMap;
@@ -250,5 +251,22 @@ pub fn render_engine(report: &EngineReport) -> String {
     for e in &report.errors {
         let _ = writeln!(out, "ERROR {e}");
     }
+    out
+}
+
+pub fn render_hops(report: &HopsReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "durable hops alone ({} queues, {} chains at {}/s): two statements and a commit, a queue \
+         each way, one statement, with no pipeline code between them",
+        report.queue_type, report.chains, report.rate
+    );
+    out.push('\n');
+    percentile_header(&mut out, "step");
+    for (name, summary) in &report.steps {
+        percentile_row(&mut out, name, summary);
+    }
+    percentile_row(&mut out, "chain", &report.chain);
     out
 }
