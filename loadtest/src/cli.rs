@@ -53,7 +53,11 @@ enum Command {
 
 #[derive(Debug, Clone, Args)]
 struct HopsArgs {
-    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
     amqp_url: String,
     #[arg(
         long,
@@ -390,7 +394,10 @@ mod tests {
         ));
         assert!(Cli::try_parse_from(["loadtest", "--mix", "ok=1"]).is_err());
         let cli = Cli::try_parse_from(["loadtest", "hops", "--queue-type", "classic"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Hops(HopsArgs { rate: 2.0, .. }))));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Hops(HopsArgs { rate: 2.0, .. }))
+        ));
         assert!(Cli::try_parse_from(["loadtest", "hops", "--queue-type", "stream"]).is_err());
     }
 }

@@ -109,7 +109,9 @@ async fn replay(config: &HopsConfig, pool: &PgPool, run: Uuid) -> Result<HopsRep
         spawn_consumer(&broker.api, &broker.results, to_api).await?,
     ];
     let problem = Uuid::now_v7();
-    sqlx::query("INSERT INTO loadtest_hops (id, run, kind, body) VALUES ($1, $2, 'problem', 'limits')")
+    sqlx::query(
+        "INSERT INTO loadtest_hops (id, run, kind, body) VALUES ($1, $2, 'problem', 'limits')",
+    )
     .bind(problem)
     .bind(run)
     .execute(pool)
@@ -244,7 +246,11 @@ async fn spawn_consumer(
     Ok(tokio::spawn(async move {
         while let Some(Ok(delivery)) = deliveries.next().await {
             let arrived = Instant::now();
-            if delivery.acker.ack(BasicAckOptions::default()).await.is_err()
+            if delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .is_err()
                 || arrivals.send(arrived).is_err()
             {
                 break;
@@ -256,8 +262,7 @@ async fn spawn_consumer(
 impl Broker {
     async fn open(config: &HopsConfig) -> Result<Broker, HopsError> {
         let api = Connection::connect(&config.amqp_url, ConnectionProperties::default()).await?;
-        let worker =
-            Connection::connect(&config.amqp_url, ConnectionProperties::default()).await?;
+        let worker = Connection::connect(&config.amqp_url, ConnectionProperties::default()).await?;
         let api_channel = api.create_channel().await?;
         let worker_channel = worker.create_channel().await?;
         let prefix = format!("loadtest-hops-{}", Uuid::now_v7().simple());

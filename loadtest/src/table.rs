@@ -2,8 +2,8 @@
 
 use crate::components::COMPONENTS;
 use crate::engine::EngineReport;
-use crate::hops::HopsReport;
 use crate::histogram::Summary;
+use crate::hops::HopsReport;
 use crate::report::{CLIENT_MEASURES, Report};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
