@@ -1,7 +1,8 @@
 //! Per-test isolation on the shared broker and database server: a unique queue prefix and
 //! database, deleted by a drop guard so repeated CI runs leave nothing behind.
 
-use lapin::{Connection, ConnectionProperties};
+use lapin::options::BasicPublishOptions;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
 use messaging::Topology;
 use sqlx::Connection as _;
 
@@ -78,4 +79,23 @@ impl Drop for TestEnvironment {
             Err(_) => eprintln!("cleanup of {} panicked", self.names.prefix),
         }
     }
+}
+
+/// Publishes `body` as is (persistent, confirmed) on the test broker, the way a foreign or
+/// broken producer would: no headers, no trace context.
+pub async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) -> anyhow::Result<()> {
+    let connection = Connection::connect(crate::AMQP_URL, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await?
+        .await?;
+    let _ = connection.close(200, "done".into()).await;
+    Ok(())
 }

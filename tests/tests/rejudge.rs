@@ -3,10 +3,9 @@
 //! history; a whole problem's submissions at once; results of a superseded judging dropped;
 //! admin only. All against real processes, RabbitMQ, PostgreSQL and OTLP.
 
+use e2e_tests::environment::publish_raw;
 use e2e_tests::otlp_receiver::ReceivedSpan;
-use e2e_tests::{AMQP_URL, PATIENCE, TestBed, TestBedOptions, binaries};
-use lapin::options::BasicPublishOptions;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use e2e_tests::{PATIENCE, TestBed, TestBedOptions, binaries};
 use messaging::contract::SCHEMA_VERSION;
 use messaging::semconv::span;
 use messaging::{ResultMessage, StartedMessage, Verdict, WorkerTimings};
@@ -39,23 +38,6 @@ fn one<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
     let found: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
     assert_eq!(found.len(), 1, "exactly one `{name}`");
     found[0]
-}
-
-async fn publish(exchange: &str, routing_key: &str, body: &[u8]) -> anyhow::Result<()> {
-    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_publish(
-            exchange.into(),
-            routing_key.into(),
-            BasicPublishOptions::default(),
-            body,
-            BasicProperties::default().with_delivery_mode(2),
-        )
-        .await?
-        .await?;
-    let _ = connection.close(200, "done".into()).await;
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,7 +359,7 @@ async fn a_result_of_a_superseded_judging_is_never_stored() -> anyhow::Result<()
         worker_id: "stale-worker".into(),
         judging: 1,
     };
-    publish(
+    publish_raw(
         &topology.exchange,
         "judge.started",
         &serde_json::to_vec(&started)?,
@@ -404,7 +386,7 @@ async fn a_result_of_a_superseded_judging_is_never_stored() -> anyhow::Result<()
         worker_id: "stale-worker".into(),
         judging: 1,
     };
-    publish(
+    publish_raw(
         &topology.exchange,
         "judge.result",
         &serde_json::to_vec(&stale)?,

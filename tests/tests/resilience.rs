@@ -2,6 +2,7 @@
 //! redeliveries, a broker that is unreachable when a submission arrives, infrastructure
 //! failures past the delivery limit, and an OTLP endpoint that is down.
 
+use e2e_tests::environment::publish_raw;
 use e2e_tests::tcp_proxy::TcpProxy;
 use e2e_tests::{AMQP_URL, PATIENCE, TestBed, TestBedOptions, binaries};
 use futures::StreamExt;
@@ -62,23 +63,6 @@ async fn queue_depth(queue: &str) -> anyhow::Result<u32> {
         .await?;
     let _ = connection.close(200, "done".into()).await;
     Ok(declared.message_count())
-}
-
-async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) -> anyhow::Result<()> {
-    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_publish(
-            exchange.into(),
-            routing_key.into(),
-            BasicPublishOptions::default(),
-            body,
-            BasicProperties::default().with_delivery_mode(2),
-        )
-        .await?
-        .await?;
-    let _ = connection.close(200, "done".into()).await;
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

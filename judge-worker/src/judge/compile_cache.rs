@@ -189,7 +189,7 @@ impl CompileCache {
             Ok(entry) => Some(entry),
             Err(why) => {
                 tracing::warn!(entry = %path.display(), %why, "compile cache entry unusable; compiling instead");
-                self.remove(key);
+                self.forget(key);
                 None
             }
         }
@@ -243,10 +243,6 @@ impl CompileCache {
 
     /// Drops `key` (its entry could not be used).
     pub fn forget(&self, key: &CompileKey) {
-        self.remove(key);
-    }
-
-    fn remove(&self, key: &CompileKey) {
         let mut index = self.lock();
         if let Some((size, _)) = index.entries.remove(key) {
             index.bytes -= size;

@@ -417,9 +417,10 @@ fn class_archive(
 ) -> Result<PathBuf, WarmError> {
     let path = dir.join("compiler.jsa");
     let scratch = Scratch::new(dir, "cds")?;
+    // Compiled to make the archive and again to try it.
+    std::fs::write(scratch.0.join(&language.source_file), &archive.sample)
+        .map_err(WarmError::io("writing the sample"))?;
     let sample = |extra: String| -> Result<(), WarmError> {
-        std::fs::write(scratch.0.join(&language.source_file), &archive.sample)
-            .map_err(WarmError::io("writing the sample"))?;
         let mut compile = Command::new(&language.compile[0]);
         compile
             .arg(extra)
@@ -451,8 +452,6 @@ fn class_archive(
         .args([load.as_str(), "-J-Xshare:on"])
         .args(&language.compile[1..])
         .current_dir(&scratch.0);
-    std::fs::write(scratch.0.join(&language.source_file), &archive.sample)
-        .map_err(WarmError::io("writing the sample"))?;
     match run(check, language, b"") {
         Ok(_) => {
             tracing::debug!(elapsed = ?tried.elapsed(), "compiler class archive loads");
