@@ -84,6 +84,22 @@ impl Drop for TestEnvironment {
 /// Publishes `body` as is (persistent, confirmed) on the test broker, the way a foreign or
 /// broken producer would: no headers, no trace context.
 pub async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) -> anyhow::Result<()> {
+    publish_with(
+        exchange,
+        routing_key,
+        body,
+        BasicProperties::default().with_delivery_mode(2),
+    )
+    .await
+}
+
+/// Publishes `body` with exactly `properties` (confirmed) on the test broker.
+pub async fn publish_with(
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> anyhow::Result<()> {
     let connection = Connection::connect(crate::AMQP_URL, ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
     channel
@@ -92,7 +108,7 @@ pub async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) -> anyh
             routing_key.into(),
             BasicPublishOptions::default(),
             body,
-            BasicProperties::default().with_delivery_mode(2),
+            properties,
         )
         .await?
         .await?;

@@ -2,11 +2,11 @@
 //! redeliveries, a broker that is unreachable when a submission arrives, infrastructure
 //! failures past the delivery limit, and an OTLP endpoint that is down.
 
-use e2e_tests::environment::publish_raw;
+use e2e_tests::environment::{publish_raw, publish_with};
 use e2e_tests::tcp_proxy::TcpProxy;
 use e2e_tests::{AMQP_URL, PATIENCE, TestBed, TestBedOptions, binaries};
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
+use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use messaging::contract::SCHEMA_VERSION;
@@ -439,28 +439,6 @@ async fn dead_letters_replay_cannot_fix_stay_put_and_the_replay_says_why() -> an
             .count(),
         1
     );
-    Ok(())
-}
-
-async fn publish_with(
-    exchange: &str,
-    routing_key: &str,
-    body: &[u8],
-    properties: BasicProperties,
-) -> anyhow::Result<()> {
-    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_publish(
-            exchange.into(),
-            routing_key.into(),
-            BasicPublishOptions::default(),
-            body,
-            properties,
-        )
-        .await?
-        .await?;
-    let _ = connection.close(200, "done".into()).await;
     Ok(())
 }
 
