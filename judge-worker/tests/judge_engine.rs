@@ -765,7 +765,64 @@ where
     }
 }
 
+thread_local! {
+    /// The log of the test running on this thread, if it captures spans.
+    static CURRENT_LOG: std::cell::RefCell<Option<SpanLog>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The global layer: hands each span to [`CURRENT_LOG`] of the thread that made it.
+struct ThreadSpanLog;
+
+impl<S> tracing_subscriber::Layer<S> for ThreadSpanLog
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if let Some(log) = CURRENT_LOG.with(|current| current.borrow().clone()) {
+            tracing_subscriber::Layer::<S>::on_new_span(&log, attrs, id, ctx);
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if let Some(log) = CURRENT_LOG.with(|current| current.borrow().clone()) {
+            tracing_subscriber::Layer::<S>::on_record(&log, id, values, ctx);
+        }
+    }
+}
+
 impl SpanLog {
+    /// Runs `f` with this log taking the spans of this thread. One global subscriber
+    /// forwards to the current thread's log: scoped subscribers (`with_default`) on parallel
+    /// test threads race in tracing's interest cache, which then hides a span site from one
+    /// of them ("never"), and the test sees no span.
+    fn capture<T>(&self, f: impl FnOnce() -> T) -> T {
+        use tracing_subscriber::layer::SubscriberExt;
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber = tracing_subscriber::registry().with(ThreadSpanLog);
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this test binary");
+        });
+        CURRENT_LOG.with(|current| *current.borrow_mut() = Some(self.clone()));
+        let result = f();
+        CURRENT_LOG.with(|current| *current.borrow_mut() = None);
+        result
+    }
+
+    fn names(&self) -> Vec<&'static str> {
+        self.0.lock().unwrap().iter().map(|s| s.name).collect()
+    }
+
     fn named(&self, name: &str) -> Vec<CapturedSpan> {
         let log = self.0.lock().unwrap();
         log.iter().filter(|s| s.name == name).cloned().collect()
@@ -781,13 +838,10 @@ fn field<'a>(span: &'a CapturedSpan, name: &str) -> &'a str {
 
 #[test]
 fn spans_for_compile_and_each_executed_case() {
-    use tracing_subscriber::layer::SubscriberExt;
-
     for harness in Harness::all("spans") {
         let log = SpanLog::default();
-        let subscriber = tracing_subscriber::registry().with(log.clone());
         let cases = [tc("1 2\n", "3\n"), tc("1 2\n", "4\n"), tc("1 2\n", "3\n")];
-        let outcome = tracing::subscriber::with_default(subscriber, || {
+        let outcome = log.capture(|| {
             let submission = tracing::info_span!("test.submission");
             let _entered = submission.enter();
             harness.judge("c", C_SUM, GENEROUS, &cases, false)
@@ -826,15 +880,11 @@ fn spans_for_compile_and_each_executed_case() {
 
 #[test]
 fn sandbox_failure_marks_the_span_as_an_error() {
-    use tracing_subscriber::layer::SubscriberExt;
-
     let table = LanguageTable::parse(BROKEN_TABLE).unwrap();
     for harness in Harness::all_with_table("span-error", table) {
         let log = SpanLog::default();
-        let subscriber = tracing_subscriber::registry().with(log.clone());
-        let result = tracing::subscriber::with_default(subscriber, || {
-            harness.try_judge("broken", "x", GENEROUS, &[tc("", "")], false)
-        });
+        let result =
+            log.capture(|| harness.try_judge("broken", "x", GENEROUS, &[tc("", "")], false));
         assert!(result.is_err());
         let runs = log.named(span::JUDGE_RUN);
         assert_eq!(runs.len(), 1);
@@ -959,17 +1009,14 @@ fn a_run_cannot_change_a_cached_build() {
 
 #[test]
 fn a_cache_hit_says_so_in_the_compile_span() {
-    use tracing_subscriber::layer::SubscriberExt;
-
     for harness in Harness::all_cached("cache-span") {
         let log = SpanLog::default();
-        let subscriber = tracing_subscriber::registry().with(log.clone());
-        tracing::subscriber::with_default(subscriber, || {
+        log.capture(|| {
             harness.judge("c", C_SUM, GENEROUS, &sum_cases(), false);
             harness.judge("c", C_SUM, GENEROUS, &sum_cases(), false);
         });
         let compiles = log.named(span::JUDGE_COMPILE);
-        assert_eq!(compiles.len(), 2);
+        assert_eq!(compiles.len(), 2, "{}: {:?}", harness.kind, log.names());
         assert_eq!(field(&compiles[0], "judge.compile.cached"), "false");
         assert_eq!(field(&compiles[1], "judge.compile.cached"), "true");
         assert!(compiles[0].fields.contains_key("sandbox.wall_time_ms"));
